@@ -1,0 +1,58 @@
+# The two commands: `make run` and `make test` (see README.md). Both are safe to run again.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+SYSTEM_PACKAGES := chromium coturn
+
+.PHONY: run test install lint types imports pytest system-deps bench migration clean
+
+run: install
+	$(PY) -m telehealth db upgrade
+	$(PY) -m telehealth demo
+	$(PY) -m telehealth serve --port $${TELEHEALTH_PORT:-8080}
+
+test: install system-deps lint types imports pytest
+
+install: $(STAMPS)/python $(STAMPS)/web
+
+$(STAMPS)/python: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11 or newer is needed (found: $$($(PYTHON) --version))."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/web: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node 20) is needed to install the browser client."; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+# Chromium (browser tests) and coturn (TURN relay tests) come from Debian's packages.
+system-deps:
+	@bash scripts/system-deps.sh $(SYSTEM_PACKAGES)
+
+lint: install
+	$(VENV)/bin/ruff check telehealth tests bench
+	$(VENV)/bin/ruff format --check telehealth tests bench
+
+types: install
+	$(VENV)/bin/mypy telehealth
+
+imports: install
+	$(VENV)/bin/lint-imports
+
+pytest: install
+	$(PY) scripts/check_services.py
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/run.py
+
+# Regenerate the initial migration from the models (pre-release: no deployed databases yet).
+migration: install
+	$(PY) scripts/regen_migration.py
+
+clean:
+	rm -rf $(VENV) $(STAMPS) web/node_modules

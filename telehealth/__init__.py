@@ -1,0 +1,1 @@
+"""telehealth: self-hosted video visits for psychiatric medication management."""

@@ -1,0 +1,78 @@
+"""Composition root: create_app(settings) wires configuration, database, routes and signaling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from telehealth.config import Settings
+from telehealth.db import make_engine, make_sessionmaker, utcnow
+from telehealth.http import middleware
+from telehealth.http.context import CLOCK, SETTINGS
+from telehealth.http.routes import setup_routes
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web"
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
+# Hooks run at start-up by optional components (signaling, pre-call peers).
+EXTENSIONS: list[Callable[[web.Application], None]] = []
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            middleware.request_context,
+            middleware.errors,
+            middleware.csrf_cookie,
+            middleware.database,
+            middleware.csrf,
+        ],
+        client_max_size=1024 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    engine = make_engine(settings.sqlalchemy_url)
+    app[ENGINE] = engine
+    app[middleware.SESSIONMAKER] = make_sessionmaker(engine)
+
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(WEB / "templates")),
+        autoescape=jinja2.select_autoescape(["html"]),
+        context_processors=[_template_context],
+    )
+    env.globals["static_version"] = str(int(utcnow().timestamp()))
+    setup_routes(app, WEB)
+    _setup_optional(app)
+
+    async def close_engine(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app.cleanup_ctx.append(close_engine)
+    return app
+
+
+def _setup_optional(app: web.Application) -> None:
+    try:
+        from telehealth.signaling.server import setup_signaling
+    except ImportError:  # pragma: no cover - signaling is part of the package
+        return
+    setup_signaling(app)
+
+
+async def _template_context(request: web.Request) -> dict[str, Any]:
+    from telehealth.http.context import actor_or_none
+
+    return {
+        "actor": actor_or_none(request),
+        "csrf_token": middleware.csrf_token(request),
+        "settings": request.app[SETTINGS],
+    }

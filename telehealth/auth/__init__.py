@@ -1,0 +1,1 @@
+"""Domain: accounts, roles, passwords, sessions and join links."""

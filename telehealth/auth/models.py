@@ -1,0 +1,96 @@
+"""Domain models: users, their profiles, and server-side sessions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from telehealth.db import JSONType, UTCDateTime, enum_column, utcnow
+
+
+class Role(StrEnum):
+    patient = "patient"
+    prescriber = "prescriber"
+    scheduler = "scheduler"
+    admin = "admin"
+
+
+class Credential(StrEnum):
+    MD = "MD"
+    DO = "DO"
+    NP = "NP"
+    PA = "PA"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(150), unique=True, nullable=False))
+    password_hash: str | None = Field(default=None, max_length=255)
+    role: Role = Field(sa_column=enum_column(Role, index=True))
+    full_name: str = Field(max_length=200)
+    is_active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PatientProfile(SQLModel, table=True):
+    __tablename__ = "patient_profiles"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    date_of_birth: date
+    state: str = Field(max_length=2)
+    timezone: str = Field(max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+    allergies: list[str] = Field(default_factory=list, sa_type=JSONType)
+    intake_medications: list[str] = Field(default_factory=list, sa_type=JSONType)
+
+
+class PrescriberProfile(SQLModel, table=True):
+    __tablename__ = "prescriber_profiles"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    credential: Credential = Field(sa_column=enum_column(Credential))
+    npi: str = Field(sa_column=Column(String(10), unique=True, nullable=False))
+    licensed_states: list[str] = Field(default_factory=list, sa_type=JSONType)
+    timezone: str = Field(max_length=64)
+    supervising_prescriber_id: int | None = Field(default=None, foreign_key="users.id")
+    buffer_minutes: int = 0
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "user_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    user_id: int = Field(foreign_key="users.id", index=True)
+    # Set for sessions opened through a join link: they reach that one visit only.
+    visit_id: int | None = Field(default=None, foreign_key="visits.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_reason: str | None = Field(default=None, max_length=20)
+    source_address: str | None = Field(default=None, max_length=64)
+
+
+class JoinAttempt(SQLModel, table=True):
+    """Failed date-of-birth answers per join link, to limit guessing."""
+
+    __tablename__ = "join_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def profile_fields(profile: SQLModel | None) -> dict[str, Any]:
+    return profile.model_dump() if profile is not None else {}

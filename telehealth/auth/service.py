@@ -1,0 +1,355 @@
+"""Domain services: accounts, sign-in with lockout, server-side sessions with idle logoff."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from telehealth import audit
+from telehealth.audit import Action, Outcome
+from telehealth.auth.models import (
+    Credential,
+    PatientProfile,
+    PrescriberProfile,
+    Role,
+    User,
+    UserSession,
+)
+from telehealth.auth.npi import npi_is_valid
+from telehealth.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from telehealth.auth.policy import Actor, ensure_role
+from telehealth.errors import Conflict, InvalidInput, NotFound
+
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
+    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP".split()
+)
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_state(value: Any, field: str) -> str:
+    state = str(value or "").strip().upper()
+    if state not in US_STATES:
+        raise InvalidInput(f"{field} must be a two-letter US state, such as NY.", field=field)
+    return state
+
+
+def check_timezone(value: Any, field: str = "timezone") -> str:
+    name = str(value or "").strip()
+    try:
+        if name not in available_timezones():
+            raise ZoneInfoNotFoundError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"{field} must be an IANA time zone, such as America/New_York.", field=field
+        ) from None
+    return name
+
+
+def _required(data: dict[str, Any], field: str, max_len: int = 200) -> str:
+    value = data.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} is required.", field=field)
+    value = value.strip()
+    if len(value) > max_len:
+        raise InvalidInput(f"{field} must be at most {max_len} characters.", field=field)
+    return value
+
+
+def _date(value: Any, field: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date as YYYY-MM-DD.", field=field) from None
+
+
+def _string_list(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{field} must be a list of strings.", field=field)
+    return [v.strip() for v in value if v.strip()]
+
+
+async def create_user(
+    session: AsyncSession, *, actor: Actor | None, data: dict[str, Any], now: datetime
+) -> User:
+    """Create an account of any role. `actor` None means the operator's console (CLI)."""
+    if actor is not None:
+        ensure_role(actor, Role.admin)
+    username = _required(data, "username", 150).lower()
+    if not _USERNAME.match(username):
+        raise InvalidInput(
+            "username may use letters, digits, '.', '_', '@' and '-' (2 to 150 characters).",
+            field="username",
+        )
+    try:
+        role = Role(data.get("role"))
+    except ValueError:
+        raise InvalidInput(
+            "role must be one of patient, prescriber, scheduler, admin.", field="role"
+        ) from None
+    full_name = _required(data, "full_name")
+    password = data.get("password")
+    if password is not None and not isinstance(password, str):
+        raise InvalidInput("password must be a string.", field="password")
+    if role is not Role.patient and not password:
+        raise InvalidInput("password is required for staff accounts.", field="password")
+    if password and len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters.", field="password"
+        )
+    existing = await session.execute(select(User.id).where(User.username == username))
+    if existing.first() is not None:
+        raise Conflict("That username is taken. Choose another.", code="username_taken")
+
+    user = User(
+        username=username,
+        role=role,
+        full_name=full_name,
+        password_hash=hash_password(password) if password else None,
+        created_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    assert user.id is not None
+
+    if role is Role.patient:
+        email = data.get("email")
+        if email is not None and (not isinstance(email, str) or not _EMAIL.match(email)):
+            raise InvalidInput("email must be an email address.", field="email")
+        dob = _date(data.get("date_of_birth"), "date_of_birth")
+        if dob > now.date():
+            raise InvalidInput("date_of_birth cannot be in the future.", field="date_of_birth")
+        session.add(
+            PatientProfile(
+                user_id=user.id,
+                date_of_birth=dob,
+                state=check_state(data.get("state"), "state"),
+                timezone=check_timezone(data.get("timezone")),
+                email=email,
+                phone=(str(data["phone"])[:32] if data.get("phone") else None),
+                allergies=_string_list(data.get("allergies"), "allergies"),
+                intake_medications=_string_list(
+                    data.get("current_medications"), "current_medications"
+                ),
+            )
+        )
+    elif role is Role.prescriber:
+        await _add_prescriber_profile(session, user.id, data)
+    await session.flush()
+    audit.record(
+        session,
+        Action.create,
+        "user",
+        user.id,
+        patient_id=user.id if role is Role.patient else None,
+        detail={"granted_role": role.value},
+    )
+    return user
+
+
+async def _add_prescriber_profile(session: AsyncSession, user_id: int, data: dict[str, Any]) -> None:
+    try:
+        credential = Credential(data.get("credential"))
+    except ValueError:
+        raise InvalidInput("credential must be one of MD, DO, NP, PA.", field="credential") from None
+    npi = str(data.get("npi") or "")
+    if not npi_is_valid(npi):
+        raise InvalidInput(
+            "npi must be a 10-digit National Provider Identifier with a valid check digit.",
+            field="npi",
+        )
+    taken = await session.execute(select(PrescriberProfile.user_id).where(PrescriberProfile.npi == npi))
+    if taken.first() is not None:
+        raise Conflict("Another prescriber has that NPI.", code="npi_taken")
+    states = _string_list(data.get("licensed_states"), "licensed_states")
+    if not states:
+        raise InvalidInput("licensed_states must list at least one state.", field="licensed_states")
+    states = sorted({check_state(s, "licensed_states") for s in states})
+    supervisor_id = data.get("supervising_prescriber_id")
+    if credential is Credential.PA:
+        if not isinstance(supervisor_id, int):
+            raise InvalidInput(
+                "A physician assistant needs supervising_prescriber_id (a psychiatrist's id).",
+                field="supervising_prescriber_id",
+            )
+        supervisor = await session.get(PrescriberProfile, supervisor_id)
+        if supervisor is None or supervisor.credential not in (Credential.MD, Credential.DO):
+            raise InvalidInput(
+                "supervising_prescriber_id must be a physician (MD or DO) prescriber.",
+                field="supervising_prescriber_id",
+            )
+    elif supervisor_id is not None:
+        raise InvalidInput(
+            "Only a physician assistant has a supervising prescriber.",
+            field="supervising_prescriber_id",
+        )
+    session.add(
+        PrescriberProfile(
+            user_id=user_id,
+            credential=credential,
+            npi=npi,
+            licensed_states=states,
+            timezone=check_timezone(data.get("timezone")),
+            supervising_prescriber_id=supervisor_id if credential is Credential.PA else None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    locked_until: datetime | None = None
+
+
+async def authenticate(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    max_failures: int,
+    lockout: timedelta,
+) -> LoginResult:
+    """Check a password. Failures count towards a lockout; every outcome is audited."""
+    username = username.strip().lower()
+    user = (
+        await session.execute(select(User).where(User.username == username).with_for_update())
+    ).scalar_one_or_none()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        audit.record(
+            session, Action.login, "session", outcome=Outcome.failure,
+            user_id=user.id, role=user.role.value, detail={"reason": "locked_out"}, durable=True,
+        )
+        return LoginResult(None, locked_until=user.locked_until)
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        detail: dict[str, Any] = {"reason": "bad_credentials"}
+        locked_until = None
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= max_failures:
+                user.locked_until = locked_until = now + lockout
+                user.failed_logins = 0
+                detail["locked"] = True
+        audit.record(
+            session, Action.login, "session", outcome=Outcome.failure,
+            user_id=user.id if user else None, role=user.role.value if user else None,
+            detail=detail, durable=True,
+        )
+        return LoginResult(None, locked_until=locked_until)
+    user.failed_logins = 0
+    user.locked_until = None
+    return LoginResult(user)
+
+
+async def start_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    now: datetime,
+    source_address: str | None,
+    visit_id: int | None = None,
+) -> str:
+    """Open a session and return its cookie token (only the hash is stored)."""
+    assert user.id is not None
+    token = secrets.token_urlsafe(32)
+    row = UserSession(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        visit_id=visit_id,
+        created_at=now,
+        last_seen_at=now,
+        source_address=source_address,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session, Action.login, "session", row.id,
+        user_id=user.id, role=user.role.value,
+        detail={"via": "join_link" if visit_id else "password"},
+        patient_id=user.id if user.role is Role.patient else None,
+    )
+    return token
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    actor: Actor | None
+    session_id: int | None = None
+    expired: bool = False
+
+
+async def resolve_session(
+    session: AsyncSession, *, token: str | None, now: datetime, idle: timedelta,
+    touch: bool = True,
+) -> ResolvedSession:
+    """Find the actor behind a cookie; end the session if it sat idle too long."""
+    if not token:
+        return ResolvedSession(None)
+    row = (
+        await session.execute(
+            select(UserSession).where(UserSession.token_hash == hash_token(token))
+        )
+    ).scalar_one_or_none()
+    if row is None or row.ended_at is not None:
+        return ResolvedSession(None)
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return ResolvedSession(None)
+    if now - row.last_seen_at > idle:
+        row.ended_at = now
+        row.ended_reason = "idle"
+        audit.record(
+            session, Action.logout, "session", row.id, user_id=user.id, role=user.role.value,
+            detail={"reason": "idle"},
+        )
+        return ResolvedSession(None, row.id, expired=True)
+    if touch and (now - row.last_seen_at).total_seconds() > 5:
+        # Coarse updates: a busy page does not rewrite the row on every request.
+        await session.execute(
+            update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
+        )
+    actor = Actor(user_id=user.id or 0, role=user.role, username=user.username,
+                  visit_scope=row.visit_id)
+    return ResolvedSession(actor, row.id)
+
+
+async def end_session(session: AsyncSession, *, token: str, now: datetime) -> None:
+    row = (
+        await session.execute(
+            select(UserSession).where(UserSession.token_hash == hash_token(token))
+        )
+    ).scalar_one_or_none()
+    if row is None or row.ended_at is not None:
+        return
+    row.ended_at = now
+    row.ended_reason = "logout"
+    user = await session.get(User, row.user_id)
+    audit.record(
+        session, Action.logout, "session", row.id,
+        user_id=row.user_id, role=user.role.value if user else None,
+    )
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user

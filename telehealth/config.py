@@ -1,0 +1,135 @@
+"""Configuration: every setting comes from a TELEHEALTH_ environment variable."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATA_DIR = Path.home() / ".local" / "share" / "telehealth"
+
+# 21 CFR 1307.41 telemedicine flexibilities, Fourth Temporary Extension (90 FR 61301).
+FEDERAL_FLEXIBILITY_END = date(2026, 12, 31)
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TELEHEALTH_", extra="ignore")
+
+    env: Environment = Environment.development
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    database_url: str = ""
+    data_dir: Path = DATA_DIR
+    secret_key: str = ""
+    public_url: str = ""
+    redis_url: str | None = None
+    stun_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    idle_logoff_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    max_failed_logins: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    join_attempts: int = Field(default=5, ge=1, le=100)
+    # Controlled-substance policy (DOMAIN.md). Defaults are the strict Ryan Haight rule.
+    in_person_lookback_days: int | None = Field(default=None, ge=1)
+    covering_practitioner: bool = False
+    buprenorphine_oud_pathway: bool = False
+    va_pathway: bool = False
+    federal_flexibility: bool = False
+    initial_evaluation_minutes: int = Field(default=60, ge=5, le=480)
+    follow_up_minutes: int = Field(default=30, ge=5, le=480)
+    slot_step_minutes: int = Field(default=15, ge=5, le=120)
+    precall_max_peers: int = Field(default=10, ge=1, le=1000)
+    log_level: str = "INFO"
+
+    @field_validator("stun_urls", "turn_urls", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("in_person_lookback_days", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.env is Environment.production and len(self.secret_key) < 32:
+            raise ValueError(
+                "TELEHEALTH_SECRET_KEY must be set to at least 32 characters in production"
+            )
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'telehealth.sqlite3'}"
+
+    def federal_flexibility_in_force(self, on: date) -> bool:
+        """The flexibility switch is void after its end date, whatever the setting says."""
+        return self.federal_flexibility and on <= FEDERAL_FLEXIBILITY_END
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            name = f"TELEHEALTH_{field.upper()}" if err["loc"] else "configuration"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
+    if not settings.secret_key:
+        settings.secret_key = _development_secret(settings.data_dir)
+    return settings
+
+
+def _development_secret(data_dir: Path) -> str:
+    """Generate a secret once and keep it, so development sessions survive restarts."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key

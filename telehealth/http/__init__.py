@@ -1,0 +1,1 @@
+"""Web layer: aiohttp routes, middleware and views. Thin: parse, call one service, render."""

@@ -1,0 +1,159 @@
+"""Web layer: JSON endpoints for sessions, users and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from telehealth import audit
+from telehealth.audit import Action
+from telehealth.auth import service as auth_service
+from telehealth.auth.models import Role, User
+from telehealth.auth.policy import ensure_role
+from telehealth.errors import DomainError, InvalidInput
+from telehealth.http.context import (
+    client_address,
+    db,
+    int_param,
+    json_body,
+    now,
+    require_actor,
+    settings_of,
+)
+from telehealth.http.middleware import SESSION_COOKIE
+
+routes = web.RouteTableDef()
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "role": user.role.value}
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
+        secure=settings_of(request).secure_cookies,
+    )
+
+
+async def sign_in(request: web.Request, username: str, password: str) -> tuple[User, str]:
+    """Shared by the JSON endpoint and the login form."""
+    settings = settings_of(request)
+    session = db(request)
+    result = await auth_service.authenticate(
+        session, username=username, password=password, now=now(request),
+        max_failures=settings.max_failed_logins,
+        lockout=timedelta(minutes=settings.lockout_minutes),
+    )
+    if result.locked_until is not None:
+        minutes = max(1, round((result.locked_until - now(request)).total_seconds() / 60))
+        raise LoginRefused(
+            f"This account is locked after too many failed sign-ins. Try again in {minutes} "
+            "minutes, or ask an administrator to unlock it.",
+            code="locked_out",
+        )
+    if result.user is None:
+        raise LoginRefused("The username or password is not right.", code="invalid_credentials")
+    token = await auth_service.start_session(
+        session, user=result.user, now=now(request), source_address=client_address(request)
+    )
+    return result.user, token
+
+
+class LoginRefused(DomainError):
+    """A refused sign-in. The failure counter must be committed, so this is returned, not raised
+    through the transaction."""
+
+
+@routes.post("/api/session")
+async def create_session(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise InvalidInput("username and password are required.")
+    try:
+        user, token = await sign_in(request, username, password)
+    except LoginRefused as exc:
+        status = 429 if exc.code == "locked_out" else 401
+        return web.json_response({"error": {"code": exc.code, "message": exc.message}},
+                                 status=status)
+    response = web.json_response({"user": user_json(user)})
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.delete("/api/session")
+async def delete_session(request: web.Request) -> web.StreamResponse:
+    require_actor(request)
+    await auth_service.end_session(db(request), token=request.cookies[SESSION_COOKIE],
+                                   now=now(request))
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    user = await auth_service.get_user(db(request), actor.user_id)
+    body = user_json(user)
+    body["full_name"] = user.full_name
+    if actor.visit_scope is not None:
+        body["visit_id"] = actor.visit_scope
+    return web.json_response(body)
+
+
+@routes.post("/api/users")
+async def create_user(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    ensure_role(actor, Role.admin)
+    body = await json_body(request)
+    user = await auth_service.create_user(db(request), actor=actor, data=body, now=now(request))
+    return web.json_response({"id": user.id}, status=201)
+
+
+def parse_when(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 date-time with offset.", field=name) from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{name} must include a UTC offset, such as Z or -05:00.", field=name)
+    return parsed
+
+
+@routes.get("/api/audit")
+async def audit_search(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    ensure_role(actor, Role.admin)
+    q = request.query
+    entries = await audit.search(
+        db(request),
+        patient_id=int_param(q.get("patient_id"), "patient_id", required=False),
+        user_id=int_param(q.get("user_id"), "user_id", required=False),
+        start=parse_when(q.get("start"), "start"),
+        end=parse_when(q.get("end"), "end"),
+    )
+    audit.record(db(request), Action.read, "audit_log", detail={"count": len(entries)})
+    return web.json_response({"entries": [audit_json(e) for e in entries]})
+
+
+def audit_json(entry: audit.AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "user_id": entry.user_id,
+        "role": entry.role,
+        "action": entry.action,
+        "patient_id": entry.patient_id,
+        "resource_type": entry.resource_type,
+        "resource_id": entry.resource_id,
+        "outcome": entry.outcome,
+        "source_address": entry.source_address,
+        "request_id": entry.request_id,
+        "detail": entry.detail,
+    }

@@ -1,0 +1,284 @@
+"""Web layer: request ids, logs, security headers, one transaction per request, errors, CSRF."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telehealth import audit
+from telehealth.audit import Action, Outcome
+from telehealth.auth import service as auth_service
+from telehealth.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
+from telehealth.http.context import SETTINGS, actor_or_none, now
+from telehealth.uow import unit_of_work
+
+log = logging.getLogger("telehealth.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
+    "sessionmaker", async_sessionmaker
+)
+SESSION_COOKIE = "th_session"
+CSRF_COOKIE = "th_csrf"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+    (InvalidInput, 422),
+    (RateLimited, 429),
+    (Conflict, 409),
+]
+# Codes whose status differs from their class's.
+STATUS_BY_CODE = {"locked_out": 429, "outside_availability": 422, "not_licensed_in_state": 422,
+                  "refills_not_allowed": 422}
+
+
+def status_for(error: DomainError) -> int:
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def error_body(error: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    body.update({k: v for k, v in error.extra.items() if k != "field"})
+    if "field" in error.extra:
+        body["field"] = error.extra["field"]
+    return {"error": body}
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, access log (ids and route templates only) and security headers."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:
+        status = exc.status
+        _security_headers(request, exc)
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        actor = actor_or_none(request)
+        log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": _route_name(request),
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "user_id": actor.user_id if actor else None,
+            },
+        )
+    _security_headers(request, response)
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if response.prepared:
+        return
+    settings = request.app[SETTINGS]
+    h = response.headers
+    h.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; font-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    )
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
+    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if settings.secure_cookies:
+        h.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if request.path.startswith(("/api/", "/join/")) or "text/html" in h.get("Content-Type", ""):
+        h.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map domain errors to one JSON shape (API) or a page that leaks nothing."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        status = status_for(exc)
+        if _is_api(request):
+            return web.json_response(error_body(exc), status=status)
+        if isinstance(exc, Unauthenticated):
+            raise web.HTTPSeeOther(f"/login?next={request.path}") from None
+        return _error_page(request, status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.status != 405 and _is_api(request):
+            code = "not_found" if exc.status == 404 else f"http_{exc.status}"
+            message = "Not found." if exc.status == 404 else exc.reason
+            return web.json_response({"error": {"code": code, "message": message}},
+                                     status=exc.status)
+        if exc.status == 404 and not _is_api(request):
+            return _error_page(request, 404, "That page does not exist.")
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request.get("request_id")})
+        if _is_api(request):
+            return web.json_response(
+                {"error": {"code": "server_error",
+                           "message": "Something went wrong on our side. Try again; if it "
+                                      "keeps happening, tell the practice and quote "
+                                      f"request {request.get('request_id')}."}},
+                status=500,
+            )
+        return _error_page(request, 500, "Something went wrong on our side. Try again.")
+
+
+def _error_page(request: web.Request, status: int, message: str) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "error.html", request, {"status": status, "message": message}, status=status
+    )
+    return response
+
+
+NO_DB_PREFIXES = ("/static/", "/vendor/", "/healthz", "/socket.io")
+
+
+@web.middleware
+async def database(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One transaction per request: commit on success, roll back on error.
+
+    Also resolves the session cookie into an actor, ending it after the idle time.
+    """
+    if request.path.startswith(NO_DB_PREFIXES) or request.path == "/readyz":
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    context = audit.AuditContext(source_address=request.remote,
+                                 request_id=request["request_id"])
+    async with unit_of_work(request.app[SESSIONMAKER], context) as session:
+        request["db"] = session
+        resolved = await auth_service.resolve_session(
+            session,
+            token=request.cookies.get(SESSION_COOKIE),
+            now=now(request),
+            idle=timedelta(minutes=settings.idle_logoff_minutes),
+        )
+        if resolved.actor is not None:
+            request["actor"] = resolved.actor
+            context.user_id = resolved.actor.user_id
+            context.role = resolved.actor.role.value
+        elif resolved.expired:
+            # Commit the logoff; tell the user why they are signed out.
+            if _is_api(request):
+                response: web.StreamResponse = web.json_response(
+                    {"error": {"code": "session_expired",
+                               "message": "You were signed out after "
+                                          f"{settings.idle_logoff_minutes} minutes of "
+                                          "inactivity. Sign in again."}},
+                    status=401,
+                )
+            else:
+                response = web.HTTPSeeOther("/login?expired=1")
+            response.del_cookie(SESSION_COOKIE, path="/")
+            return response
+        try:
+            return await handler(request)
+        except PermissionDenied:
+            actor = resolved.actor
+            audit.record(
+                session, Action.access_denied, "route", _route_name(request),
+                outcome=Outcome.failure, durable=True,
+                user_id=actor.user_id if actor else None,
+            )
+            raise
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        # Browsers send Origin on every cross-site POST; its absence means a non-browser client.
+        return True
+    settings = request.app[SETTINGS]
+    allowed = {f"{request.scheme}://{request.host}"}
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}")
+    return origin in allowed
+
+
+@web.middleware
+async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Forms carry a token bound to a cookie; JSON calls must be JSON and same-origin."""
+    if request.method in UNSAFE and not request.path.startswith("/socket.io"):
+        if not _same_origin(request):
+            raise PermissionDenied("Cross-site requests are refused.", code="csrf_failed")
+        if _is_api(request):
+            if request.body_exists and request.content_type != "application/json":
+                raise InvalidInput(
+                    "Send the request body as JSON (Content-Type: application/json).",
+                    code="json_required",
+                )
+        else:
+            form = await request.post()
+            token = str(form.get("csrf_token", ""))
+            expected = csrf_token(request)
+            if not token or not hmac.compare_digest(token, expected):
+                return _error_page(request, 403,
+                                   "This form has expired. Go back, reload the page and try again.")
+    return await handler(request)
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token a form must echo: an HMAC of the browser's CSRF cookie (set if missing)."""
+    nonce = request.cookies.get(CSRF_COOKIE) or request.get("csrf_nonce")
+    if not nonce:
+        nonce = secrets.token_urlsafe(24)
+        request["csrf_nonce"] = nonce
+    key = request.app[SETTINGS].secret_key.encode()
+    return hmac.new(key, f"csrf:{nonce}".encode(), "sha256").hexdigest()
+
+
+@web.middleware
+async def csrf_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    nonce = request.get("csrf_nonce")
+    if nonce and not request.cookies.get(CSRF_COOKIE) and not response.prepared:
+        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Lax", path="/",
+                            secure=request.app[SETTINGS].secure_cookies)
+    return response

@@ -1,0 +1,140 @@
+"""Web layer: server-rendered pages for sign-in and each role's home."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import text
+
+from telehealth import audit
+from telehealth.audit import Action
+from telehealth.auth import service as auth_service
+from telehealth.auth.models import Role
+from telehealth.auth.policy import ensure_role
+from telehealth.errors import InvalidInput
+from telehealth.http.api_auth import LoginRefused, parse_when, set_session_cookie, sign_in
+from telehealth.http.context import actor_or_none, db, int_param, now, require_actor
+from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
+
+routes = web.RouteTableDef()
+
+HOME_BY_ROLE = {
+    Role.patient: "/patient",
+    Role.prescriber: "/prescriber",
+    Role.scheduler: "/scheduler",
+    Role.admin: "/admin",
+}
+
+
+def _safe_next(value: str | None) -> str | None:
+    # Only same-site paths: never an open redirect.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.StreamResponse:
+    actor = actor_or_none(request)
+    if actor is None:
+        raise web.HTTPSeeOther("/login")
+    if actor.visit_scope is not None:
+        raise web.HTTPSeeOther(f"/visit/{actor.visit_scope}")
+    raise web.HTTPSeeOther(HOME_BY_ROLE[actor.role])
+
+
+@routes.get("/login")
+@aiohttp_jinja2.template("login.html")
+async def login_page(request: web.Request) -> dict[str, Any]:
+    notice = None
+    if request.query.get("expired"):
+        notice = "You were signed out after a period of inactivity. Sign in again."
+    elif request.query.get("signed_out"):
+        notice = "You are signed out."
+    return {"notice": notice, "next": _safe_next(request.query.get("next")) or ""}
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = str(form.get("username", ""))
+    password = str(form.get("password", ""))
+    try:
+        user, token = await sign_in(request, username, password)
+    except LoginRefused as exc:
+        response = aiohttp_jinja2.render_template(
+            "login.html", request,
+            {"error": exc.message, "username": username, "next": form.get("next", "")},
+            status=429 if exc.code == "locked_out" else 401,
+        )
+        return response
+    target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE[user.role]
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await auth_service.end_session(db(request), token=token, now=now(request))
+    response = web.HTTPSeeOther("/login?signed_out=1")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _home(role: Role, template: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        actor = require_actor(request)
+        ensure_role(actor, role)
+        user = await auth_service.get_user(db(request), actor.user_id)
+        return aiohttp_jinja2.render_template(template, request, {"user": user})
+
+    return handler
+
+
+@routes.get("/admin/audit")
+@aiohttp_jinja2.template("admin_audit.html")
+async def admin_audit(request: web.Request) -> dict[str, Any]:
+    actor = require_actor(request)
+    ensure_role(actor, Role.admin)
+    q = request.query
+    try:
+        filters = {
+            "patient_id": int_param(q.get("patient_id"), "patient_id", required=False),
+            "user_id": int_param(q.get("user_id"), "user_id", required=False),
+            "start": parse_when(q.get("start"), "start"),
+            "end": parse_when(q.get("end"), "end"),
+        }
+        error = None
+    except InvalidInput as exc:
+        filters, error = {}, exc.message
+    entries = await audit.search(db(request), **filters) if error is None else []
+    audit.record(db(request), Action.read, "audit_log", detail={"count": len(entries)})
+    return {"entries": entries, "query": dict(q), "error": error}
+
+
+@routes.get("/healthz")
+async def healthz(_request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.StreamResponse:
+    try:
+        async with request.app[SESSIONMAKER]() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:
+        return web.json_response({"status": "unavailable", "database": "unreachable"},
+                                 status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+def add_home_routes(app: web.Application) -> None:
+    app.router.add_get("/patient", _home(Role.patient, "patient_home.html"))
+    app.router.add_get("/prescriber", _home(Role.prescriber, "prescriber_home.html"))
+    app.router.add_get("/scheduler", _home(Role.scheduler, "scheduler_home.html"))
+    app.router.add_get("/admin", _home(Role.admin, "admin_home.html"))

@@ -1,0 +1,24 @@
+"""Persistence: imports every table so that metadata is complete (for Alembic and tests)."""
+
+from telehealth.audit import AuditEntry, AuditHead
+from telehealth.auth.models import JoinAttempt, PatientProfile, PrescriberProfile, User, UserSession
+from telehealth.db import metadata
+from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
+from telehealth.visits.models import (
+    InPersonEvaluation,
+    MedicationEvent,
+    MedicationOrder,
+    NoteAddendum,
+    NoteRevision,
+    PatientMedication,
+    Visit,
+    VisitEvent,
+    VisitNote,
+)
+
+__all__ = [
+    "AuditEntry", "AuditHead", "AvailabilityException", "AvailabilityRule", "InPersonEvaluation",
+    "JoinAttempt", "MedicationEvent", "MedicationOrder", "NoteAddendum", "NoteRevision",
+    "PatientMedication", "PatientProfile", "PrescriberProfile", "TimeClaim", "User",
+    "UserSession", "Visit", "VisitEvent", "VisitNote", "metadata",
+]

@@ -1,0 +1,1 @@
+"""Domain: prescriber availability, free slots and booking."""

@@ -1,0 +1,1 @@
+"""Domain: visit lifecycle, notes, orders, medication catalogue and the in-person policy."""

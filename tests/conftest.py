@@ -1,0 +1,202 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases (migrated with Alembic), a real
+HTTP server per test, a controllable clock, and builders for the personas.
+
+Integration tests commit for real (the server under test runs concurrent requests on
+separate connections), so instead of rolling each test back, every table is emptied after
+the test: the same isolation, with real transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telehealth.app import create_app
+from telehealth.config import Settings
+from telehealth.db import make_engine, make_sessionmaker, metadata
+from telehealth.migrate import upgrade
+
+PG_BASE = os.environ.get(
+    "TELEHEALTH_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+CI = os.environ.get("CI") == "true"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_reachable() -> bool:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_BASE)
+    try:
+        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+async def pg_database() -> AsyncIterator[str | None]:
+    """A database of its own for this test session, migrated, dropped at the end."""
+    if not _pg_reachable():
+        message = f"PostgreSQL is not reachable at {PG_BASE}"
+        if CI:
+            pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
+        yield None
+        return
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(PG_BASE)
+    name = f"th_test_{uuid.uuid4().hex[:10]}"
+    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    # Alembic's env runs its own event loop: give it a thread.
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(
+    backend: str, tmp_path: Path, sqlite_template: Path, pg_database: str | None
+) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        path = tmp_path / "db.sqlite3"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    if pg_database is None:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_BASE}")
+    url = pg_database
+    yield url
+    engine = make_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@dataclass
+class FakeClock:
+    """The server's clock, movable by tests (idle logoff, join windows, lockouts)."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, port: int) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-secret-key-" + "x" * 32,
+        host="127.0.0.1",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+    )
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(settings.sqlalchemy_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FakeClock) -> web.Application:
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+async def server(app: web.Application, port: int) -> AsyncIterator[TestServer]:
+    """The app on a real socket at settings.public_url (join links point at it)."""
+    srv = TestServer(app, host="127.0.0.1", port=port)
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+async def client(server: TestServer) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(server) as c:
+        yield c
+
+
+@pytest.fixture
+async def new_client(server: TestServer) -> AsyncIterator[Any]:
+    """Factory for more browsers (each with its own cookie jar)."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make() -> TestClient[Any, Any]:
+        c: TestClient[Any, Any] = TestClient(server)
+        await c.start_server()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+from tests.builders import *  # noqa: E402,F403  (fixtures and builders shared by every test)
