@@ -9,17 +9,19 @@ from aiohttp import web
 from telehealth.http import (
     api_auth,
     api_calls,
+    api_precall,
     api_scheduling,
     api_visits,
     pages,
+    pages_calls,
     pages_scheduling,
     pages_visits,
 )
 
 
 def setup_routes(app: web.Application, web_root: Path) -> None:
-    for module in (api_auth, api_scheduling, api_visits, api_calls, pages, pages_scheduling,
-                   pages_visits):
+    for module in (api_auth, api_scheduling, api_visits, api_calls, api_precall, pages,
+                   pages_scheduling, pages_visits, pages_calls):
         app.router.add_routes(module.routes)
     pages.add_home_routes(app)
     app.router.add_static("/static/", web_root / "static", append_version=False)

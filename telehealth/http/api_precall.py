@@ -1,0 +1,7 @@
+"""Web layer: api precall."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
