@@ -51,7 +51,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
 ]
 # Codes whose status differs from their class's.
 STATUS_BY_CODE = {"locked_out": 429, "outside_availability": 422, "not_licensed_in_state": 422,
-                  "refills_not_allowed": 422}
+                  "refills_not_allowed": 422, "precall_busy": 503}
 
 
 def status_for(error: DomainError) -> int:
@@ -230,9 +230,16 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def _same_origin(request: web.Request) -> bool:
+    """Refuse what the browser itself says is cross-site.
+
+    Under `Referrer-Policy: no-referrer` Chromium sends `Origin: null` on form posts, so
+    the origin cannot always be judged: forms then rely on their token and JSON calls on
+    the JSON content type (which a cross-site page cannot send without a CORS preflight).
+    """
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return False
     origin = request.headers.get("Origin")
-    if origin is None:
-        # Browsers send Origin on every cross-site POST; its absence means a non-browser client.
+    if origin is None or origin == "null":
         return True
     settings = request.app[SETTINGS]
     allowed = {f"{request.scheme}://{request.host}"}
