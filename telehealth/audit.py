@@ -16,9 +16,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, String, Text, select
+from sqlalchemy import Column, String, Text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, SQLModel, col, select
 
 from telehealth.db import JSONType, UTCDateTime, utcnow
 
@@ -186,7 +186,7 @@ async def flush(session: AsyncSession) -> None:
     if not pending:
         return
     head = (
-        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+        await session.execute(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update())
     ).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
@@ -235,13 +235,17 @@ async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
     last_seq = 0
     while True:
         rows = (
-            await session.execute(
-                select(AuditEntry)
-                .where(col(AuditEntry.seq) >= expected_seq)
-                .order_by(col(AuditEntry.seq))
-                .limit(batch)
+            (
+                await session.execute(
+                    select(AuditEntry)
+                    .where(col(AuditEntry.seq) >= expected_seq)
+                    .order_by(col(AuditEntry.seq))
+                    .limit(batch)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for entry in rows:
@@ -255,7 +259,9 @@ async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
             last_seq = entry.seq
             expected_seq += 1
             checked += 1
-    head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one_or_none()
+    head = (
+        await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))
+    ).scalar_one_or_none()
     if head is not None and (head.seq != last_seq or head.hash != prev):
         return VerifyResult(False, checked, last_seq + 1, "entries missing at the end")
     return VerifyResult(True, checked)
@@ -272,9 +278,9 @@ async def search(
 ) -> list[AuditEntry]:
     query = select(AuditEntry)
     if patient_id is not None:
-        query = query.where(AuditEntry.patient_id == patient_id)
+        query = query.where(col(AuditEntry.patient_id) == patient_id)
     if user_id is not None:
-        query = query.where(AuditEntry.user_id == user_id)
+        query = query.where(col(AuditEntry.user_id) == user_id)
     if start is not None:
         query = query.where(col(AuditEntry.at) >= start)
     if end is not None:

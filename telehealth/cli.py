@@ -16,9 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="telehealth", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the web app and signaling")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve_cmd = sub.add_parser("serve", help="serve the web app and signaling")
+    serve_cmd.add_argument("--host")
+    serve_cmd.add_argument("--port", type=int)
 
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     create = user_sub.add_parser("create", help="create an account")
     create.add_argument("--username", required=True)
-    create.add_argument("--role", required=True,
-                        choices=["patient", "prescriber", "scheduler", "admin"])
+    create.add_argument(
+        "--role", required=True, choices=["patient", "prescriber", "scheduler", "admin"]
+    )
     create.add_argument("--password")
     create.add_argument("--full-name")
     create.add_argument("--date-of-birth")
@@ -109,10 +110,16 @@ async def _create_user(args: argparse.Namespace, sessionmaker: Any) -> int:
     if password is None and args.role != "patient" and sys.stdin.isatty():
         password = getpass.getpass("Password: ")
     data: dict[str, Any] = {
-        "username": args.username, "role": args.role, "password": password,
-        "full_name": args.full_name or args.username, "date_of_birth": args.date_of_birth,
-        "state": args.state, "timezone": args.timezone, "email": args.email,
-        "credential": args.credential, "npi": args.npi,
+        "username": args.username,
+        "role": args.role,
+        "password": password,
+        "full_name": args.full_name or args.username,
+        "date_of_birth": args.date_of_birth,
+        "state": args.state,
+        "timezone": args.timezone,
+        "email": args.email,
+        "credential": args.credential,
+        "npi": args.npi,
         "licensed_states": args.licensed_states.split(",") if args.licensed_states else None,
         "supervising_prescriber_id": args.supervising_prescriber_id,
     }

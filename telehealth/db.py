@@ -1,16 +1,20 @@
-"""Persistence plumbing: engine, sessions, column types and the naming convention. No web imports."""
+"""Persistence plumbing: engine, sessions, column types, naming convention. No web imports."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
-
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -50,14 +54,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON
 
 
-def enum_column(enum_cls: type[StrEnum], *, default: StrEnum | None = None,
-                index: bool = False) -> Column[Any]:
+def enum_column(
+    enum_cls: type[StrEnum], *, default: StrEnum | None = None, index: bool = False
+) -> Column[Any]:
     """A StrEnum stored as its value in a VARCHAR (no native enum types to migrate)."""
     length = max(len(m.value) for m in enum_cls)
     return Column(
-        SAEnum(enum_cls, native_enum=False, create_constraint=False, length=max(length, 4),
-               values_callable=lambda e: [m.value for m in e]),
-        nullable=False, default=default, index=index,
+        SAEnum(
+            enum_cls,
+            native_enum=False,
+            create_constraint=False,
+            length=max(length, 4),
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        nullable=False,
+        default=default,
+        index=index,
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from telehealth import audit
 from telehealth.auth.models import User
@@ -15,41 +15,84 @@ from telehealth.config import Settings
 from telehealth.db import utcnow
 from telehealth.uow import unit_of_work
 
-DEMO_PASSWORD = "demo-password-1"
+DEMO_PASSWORD = "demo-password-1"  # noqa: S105 (printed on purpose: demo data only)
 
 STAFF: list[dict[str, Any]] = [
     {"username": "admin", "role": "admin", "full_name": "Avery Admin"},
     {"username": "scheduler", "role": "scheduler", "full_name": "Sam Scheduler"},
-    {"username": "dr.rivera", "role": "prescriber", "full_name": "Dr. Elena Rivera, MD",
-     "credential": "MD", "npi": npi_with_check_digit("123456789"),
-     "licensed_states": ["NY", "NJ", "FL"], "timezone": "America/New_York"},
-    {"username": "pa.chen", "role": "prescriber", "full_name": "Marcus Chen, PA-C",
-     "credential": "PA", "npi": npi_with_check_digit("198765432"),
-     "licensed_states": ["FL"], "timezone": "America/New_York",
-     "supervisor": "dr.rivera"},
+    {
+        "username": "dr.rivera",
+        "role": "prescriber",
+        "full_name": "Dr. Elena Rivera, MD",
+        "credential": "MD",
+        "npi": npi_with_check_digit("123456789"),
+        "licensed_states": ["NY", "NJ", "FL"],
+        "timezone": "America/New_York",
+    },
+    {
+        "username": "pa.chen",
+        "role": "prescriber",
+        "full_name": "Marcus Chen, PA-C",
+        "credential": "PA",
+        "npi": npi_with_check_digit("198765432"),
+        "licensed_states": ["FL"],
+        "timezone": "America/New_York",
+        "supervisor": "dr.rivera",
+    },
 ]
 PATIENTS: list[dict[str, Any]] = [
-    {"username": "alice", "full_name": "Alice Patient", "date_of_birth": "1988-04-12",
-     "state": "NY", "timezone": "America/New_York", "email": "alice@example.org",
-     "allergies": ["penicillin"], "current_medications": ["sertraline 100 mg daily"]},
-    {"username": "bruno", "full_name": "Bruno Okafor", "date_of_birth": "1979-09-30",
-     "state": "FL", "timezone": "America/New_York", "email": "bruno@example.org",
-     "allergies": [], "current_medications": []},
-    {"username": "carmen", "full_name": "Carmen Diaz", "date_of_birth": "2001-01-22",
-     "state": "NJ", "timezone": "America/New_York", "email": "carmen@example.org",
-     "allergies": ["sulfa drugs"], "current_medications": ["bupropion XL 150 mg"]},
-    {"username": "dev", "full_name": "Dev Raman", "date_of_birth": "1995-06-05",
-     "state": "CA", "timezone": "America/Los_Angeles", "email": "dev@example.org",
-     "allergies": [], "current_medications": []},
+    {
+        "username": "alice",
+        "full_name": "Alice Patient",
+        "date_of_birth": "1988-04-12",
+        "state": "NY",
+        "timezone": "America/New_York",
+        "email": "alice@example.org",
+        "allergies": ["penicillin"],
+        "current_medications": ["sertraline 100 mg daily"],
+    },
+    {
+        "username": "bruno",
+        "full_name": "Bruno Okafor",
+        "date_of_birth": "1979-09-30",
+        "state": "FL",
+        "timezone": "America/New_York",
+        "email": "bruno@example.org",
+        "allergies": [],
+        "current_medications": [],
+    },
+    {
+        "username": "carmen",
+        "full_name": "Carmen Diaz",
+        "date_of_birth": "2001-01-22",
+        "state": "NJ",
+        "timezone": "America/New_York",
+        "email": "carmen@example.org",
+        "allergies": ["sulfa drugs"],
+        "current_medications": ["bupropion XL 150 mg"],
+    },
+    {
+        "username": "dev",
+        "full_name": "Dev Raman",
+        "date_of_birth": "1995-06-05",
+        "state": "CA",
+        "timezone": "America/Los_Angeles",
+        "email": "dev@example.org",
+        "allergies": [],
+        "current_medications": [],
+    },
 ]
 
 # Monday to Friday, 09:00-12:00 and 13:00-17:00 in each prescriber's own zone.
-WEEKLY = [{"weekday": d, "start": s, "end": e}
-          for d in range(5) for s, e in (("09:00", "12:00"), ("13:00", "17:00"))]
+WEEKLY = [
+    {"weekday": d, "start": s, "end": e}
+    for d in range(5)
+    for s, e in (("09:00", "12:00"), ("13:00", "17:00"))
+]
 
 
 async def _by_username(session: AsyncSession, username: str) -> User | None:
-    result = await session.execute(select(User).where(User.username == username))
+    result = await session.execute(select(User).where(col(User.username) == username))
     return result.scalar_one_or_none()
 
 
@@ -86,8 +129,13 @@ async def _seed_availability(session: AsyncSession) -> None:
         return
     for username in ("dr.rivera", "pa.chen"):
         prescriber = await _by_username(session, username)
-        assert prescriber is not None and prescriber.id is not None
+        assert prescriber is not None
+        assert prescriber.id is not None
         await set_availability(
-            session, actor=None, prescriber_id=prescriber.id, weekly=WEEKLY, exceptions=[],
+            session,
+            actor=None,
+            prescriber_id=prescriber.id,
+            weekly=WEEKLY,
+            exceptions=[],
             only_if_empty=True,
         )

@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Cheaper password hashing for the many accounts tests create (still real Argon2id).
+os.environ.setdefault("TELEHEALTH_ARGON2_MEMORY_KIB", "8192")
+
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.app import create_app
@@ -105,9 +108,10 @@ async def database_url(
     url = pg_database
     yield url
     engine = make_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # DELETE is much faster than TRUNCATE on tables this small.
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(table.delete())
     await engine.dispose()
 
 

@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import col, select
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome
@@ -30,8 +30,10 @@ from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import Conflict, InvalidInput, NotFound
 
 US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
-    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP".split()
+    (
+        "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE "
+        "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP"
+    ).split()
 )
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -99,7 +101,7 @@ async def create_user(
             field="username",
         )
     try:
-        role = Role(data.get("role"))
+        role = Role(str(data.get("role")))
     except ValueError:
         raise InvalidInput(
             "role must be one of patient, prescriber, scheduler, admin.", field="role"
@@ -114,7 +116,7 @@ async def create_user(
         raise InvalidInput(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters.", field="password"
         )
-    existing = await session.execute(select(User.id).where(User.username == username))
+    existing = await session.execute(select(col(User.id)).where(col(User.username) == username))
     if existing.first() is not None:
         raise Conflict("That username is taken. Choose another.", code="username_taken")
 
@@ -164,18 +166,24 @@ async def create_user(
     return user
 
 
-async def _add_prescriber_profile(session: AsyncSession, user_id: int, data: dict[str, Any]) -> None:
+async def _add_prescriber_profile(
+    session: AsyncSession, user_id: int, data: dict[str, Any]
+) -> None:
     try:
-        credential = Credential(data.get("credential"))
+        credential = Credential(str(data.get("credential")))
     except ValueError:
-        raise InvalidInput("credential must be one of MD, DO, NP, PA.", field="credential") from None
+        raise InvalidInput(
+            "credential must be one of MD, DO, NP, PA.", field="credential"
+        ) from None
     npi = str(data.get("npi") or "")
     if not npi_is_valid(npi):
         raise InvalidInput(
             "npi must be a 10-digit National Provider Identifier with a valid check digit.",
             field="npi",
         )
-    taken = await session.execute(select(PrescriberProfile.user_id).where(PrescriberProfile.npi == npi))
+    taken = await session.execute(
+        select(col(PrescriberProfile.user_id)).where(col(PrescriberProfile.npi) == npi)
+    )
     if taken.first() is not None:
         raise Conflict("Another prescriber has that NPI.", code="npi_taken")
     states = _string_list(data.get("licensed_states"), "licensed_states")
@@ -230,12 +238,18 @@ async def authenticate(
     """Check a password. Failures count towards a lockout; every outcome is audited."""
     username = username.strip().lower()
     user = (
-        await session.execute(select(User).where(User.username == username).with_for_update())
+        await session.execute(select(User).where(col(User.username) == username).with_for_update())
     ).scalar_one_or_none()
     if user is not None and user.locked_until is not None and user.locked_until > now:
         audit.record(
-            session, Action.login, "session", outcome=Outcome.failure,
-            user_id=user.id, role=user.role.value, detail={"reason": "locked_out"}, durable=True,
+            session,
+            Action.login,
+            "session",
+            outcome=Outcome.failure,
+            user_id=user.id,
+            role=user.role.value,
+            detail={"reason": "locked_out"},
+            durable=True,
         )
         return LoginResult(None, locked_until=user.locked_until)
     ok = verify_password(user.password_hash if user else None, password)
@@ -249,9 +263,14 @@ async def authenticate(
                 user.failed_logins = 0
                 detail["locked"] = True
         audit.record(
-            session, Action.login, "session", outcome=Outcome.failure,
-            user_id=user.id if user else None, role=user.role.value if user else None,
-            detail=detail, durable=True,
+            session,
+            Action.login,
+            "session",
+            outcome=Outcome.failure,
+            user_id=user.id if user else None,
+            role=user.role.value if user else None,
+            detail=detail,
+            durable=True,
         )
         return LoginResult(None, locked_until=locked_until)
     user.failed_logins = 0
@@ -281,8 +300,12 @@ async def start_session(
     session.add(row)
     await session.flush()
     audit.record(
-        session, Action.login, "session", row.id,
-        user_id=user.id, role=user.role.value,
+        session,
+        Action.login,
+        "session",
+        row.id,
+        user_id=user.id,
+        role=user.role.value,
         detail={"via": "join_link" if visit_id else "password"},
         patient_id=user.id if user.role is Role.patient else None,
     )
@@ -297,7 +320,11 @@ class ResolvedSession:
 
 
 async def resolve_session(
-    session: AsyncSession, *, token: str | None, now: datetime, idle: timedelta,
+    session: AsyncSession,
+    *,
+    token: str | None,
+    now: datetime,
+    idle: timedelta,
     touch: bool = True,
 ) -> ResolvedSession:
     """Find the actor behind a cookie; end the session if it sat idle too long."""
@@ -305,7 +332,7 @@ async def resolve_session(
         return ResolvedSession(None)
     row = (
         await session.execute(
-            select(UserSession).where(UserSession.token_hash == hash_token(token))
+            select(UserSession).where(col(UserSession.token_hash) == hash_token(token))
         )
     ).scalar_one_or_none()
     if row is None or row.ended_at is not None:
@@ -317,7 +344,12 @@ async def resolve_session(
         row.ended_at = now
         row.ended_reason = "idle"
         audit.record(
-            session, Action.logout, "session", row.id, user_id=user.id, role=user.role.value,
+            session,
+            Action.logout,
+            "session",
+            row.id,
+            user_id=user.id,
+            role=user.role.value,
             detail={"reason": "idle"},
         )
         return ResolvedSession(None, row.id, expired=True)
@@ -326,15 +358,16 @@ async def resolve_session(
         await session.execute(
             update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
         )
-    actor = Actor(user_id=user.id or 0, role=user.role, username=user.username,
-                  visit_scope=row.visit_id)
+    actor = Actor(
+        user_id=user.id or 0, role=user.role, username=user.username, visit_scope=row.visit_id
+    )
     return ResolvedSession(actor, row.id)
 
 
 async def end_session(session: AsyncSession, *, token: str, now: datetime) -> None:
     row = (
         await session.execute(
-            select(UserSession).where(UserSession.token_hash == hash_token(token))
+            select(UserSession).where(col(UserSession.token_hash) == hash_token(token))
         )
     ).scalar_one_or_none()
     if row is None or row.ended_at is not None:
@@ -343,8 +376,12 @@ async def end_session(session: AsyncSession, *, token: str, now: datetime) -> No
     row.ended_reason = "logout"
     user = await session.get(User, row.user_id)
     audit.record(
-        session, Action.logout, "session", row.id,
-        user_id=row.user_id, role=user.role.value if user else None,
+        session,
+        Action.logout,
+        "session",
+        row.id,
+        user_id=row.user_id,
+        role=user.role.value if user else None,
     )
 
 

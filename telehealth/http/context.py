@@ -77,3 +77,8 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 def client_address(request: web.Request) -> str | None:
     return request.remote
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 redirect returned as a response (so middleware can still set cookies on it)."""
+    return web.Response(status=303, headers={"Location": location})

@@ -28,7 +28,7 @@ from telehealth.errors import (
     RateLimited,
     Unauthenticated,
 )
-from telehealth.http.context import SETTINGS, actor_or_none, now
+from telehealth.http.context import SETTINGS, actor_or_none, now, see_other
 from telehealth.uow import unit_of_work
 
 log = logging.getLogger("telehealth.http")
@@ -50,8 +50,13 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (Conflict, 409),
 ]
 # Codes whose status differs from their class's.
-STATUS_BY_CODE = {"locked_out": 429, "outside_availability": 422, "not_licensed_in_state": 422,
-                  "refills_not_allowed": 422, "precall_busy": 503}
+STATUS_BY_CODE = {
+    "locked_out": 429,
+    "outside_availability": 422,
+    "not_licensed_in_state": 422,
+    "refills_not_allowed": 422,
+    "precall_busy": 503,
+}
 
 
 def status_for(error: DomainError) -> int:
@@ -152,8 +157,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status >= 400 and exc.status != 405 and _is_api(request):
             code = "not_found" if exc.status == 404 else f"http_{exc.status}"
             message = "Not found." if exc.status == 404 else exc.reason
-            return web.json_response({"error": {"code": code, "message": message}},
-                                     status=exc.status)
+            return web.json_response(
+                {"error": {"code": code, "message": message}}, status=exc.status
+            )
         if exc.status == 404 and not _is_api(request):
             return _error_page(request, 404, "That page does not exist.")
         raise
@@ -161,10 +167,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("unhandled error", extra={"request_id": request.get("request_id")})
         if _is_api(request):
             return web.json_response(
-                {"error": {"code": "server_error",
-                           "message": "Something went wrong on our side. Try again; if it "
-                                      "keeps happening, tell the practice and quote "
-                                      f"request {request.get('request_id')}."}},
+                {
+                    "error": {
+                        "code": "server_error",
+                        "message": "Something went wrong on our side. Try again; if it "
+                        "keeps happening, tell the practice and quote "
+                        f"request {request.get('request_id')}.",
+                    }
+                },
                 status=500,
             )
         return _error_page(request, 500, "Something went wrong on our side. Try again.")
@@ -189,8 +199,7 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.path.startswith(NO_DB_PREFIXES) or request.path == "/readyz":
         return await handler(request)
     settings = request.app[SETTINGS]
-    context = audit.AuditContext(source_address=request.remote,
-                                 request_id=request["request_id"])
+    context = audit.AuditContext(source_address=request.remote, request_id=request["request_id"])
     async with unit_of_work(request.app[SESSIONMAKER], context) as session:
         request["db"] = session
         resolved = await auth_service.resolve_session(
@@ -207,14 +216,18 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
             # Commit the logoff; tell the user why they are signed out.
             if _is_api(request):
                 response: web.StreamResponse = web.json_response(
-                    {"error": {"code": "session_expired",
-                               "message": "You were signed out after "
-                                          f"{settings.idle_logoff_minutes} minutes of "
-                                          "inactivity. Sign in again."}},
+                    {
+                        "error": {
+                            "code": "session_expired",
+                            "message": "You were signed out after "
+                            f"{settings.idle_logoff_minutes} minutes of "
+                            "inactivity. Sign in again.",
+                        }
+                    },
                     status=401,
                 )
             else:
-                response = web.HTTPSeeOther("/login?expired=1")
+                response = see_other("/login?expired=1")
             response.del_cookie(SESSION_COOKIE, path="/")
             return response
         try:
@@ -222,8 +235,12 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
         except PermissionDenied:
             actor = resolved.actor
             audit.record(
-                session, Action.access_denied, "route", _route_name(request),
-                outcome=Outcome.failure, durable=True,
+                session,
+                Action.access_denied,
+                "route",
+                _route_name(request),
+                outcome=Outcome.failure,
+                durable=True,
                 user_id=actor.user_id if actor else None,
             )
             raise
@@ -266,8 +283,9 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
             token = str(form.get("csrf_token", ""))
             expected = csrf_token(request)
             if not token or not hmac.compare_digest(token, expected):
-                return _error_page(request, 403,
-                                   "This form has expired. Go back, reload the page and try again.")
+                return _error_page(
+                    request, 403, "This form has expired. Go back, reload the page and try again."
+                )
     return await handler(request)
 
 
@@ -286,6 +304,12 @@ async def csrf_cookie(request: web.Request, handler: Handler) -> web.StreamRespo
     response = await handler(request)
     nonce = request.get("csrf_nonce")
     if nonce and not request.cookies.get(CSRF_COOKIE) and not response.prepared:
-        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Lax", path="/",
-                            secure=request.app[SETTINGS].secure_cookies)
+        response.set_cookie(
+            CSRF_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+            secure=request.app[SETTINGS].secure_cookies,
+        )
     return response

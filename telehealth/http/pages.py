@@ -15,7 +15,14 @@ from telehealth.auth.models import Role
 from telehealth.auth.policy import ensure_role
 from telehealth.errors import InvalidInput
 from telehealth.http.api_auth import LoginRefused, parse_when, set_session_cookie, sign_in
-from telehealth.http.context import actor_or_none, db, int_param, now, require_actor
+from telehealth.http.context import (
+    actor_or_none,
+    db,
+    int_param,
+    now,
+    require_actor,
+    see_other,
+)
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
 
 routes = web.RouteTableDef()
@@ -65,13 +72,14 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         user, token = await sign_in(request, username, password)
     except LoginRefused as exc:
         response = aiohttp_jinja2.render_template(
-            "login.html", request,
+            "login.html",
+            request,
             {"error": exc.message, "username": username, "next": form.get("next", "")},
             status=429 if exc.code == "locked_out" else 401,
         )
         return response
     target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE[user.role]
-    response = web.HTTPSeeOther(target)
+    response = see_other(target)
     set_session_cookie(request, response, token)
     return response
 
@@ -81,7 +89,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await auth_service.end_session(db(request), token=token, now=now(request))
-    response = web.HTTPSeeOther("/login?signed_out=1")
+    response = see_other("/login?signed_out=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -102,17 +110,18 @@ async def admin_audit(request: web.Request) -> dict[str, Any]:
     actor = require_actor(request)
     ensure_role(actor, Role.admin)
     q = request.query
+    entries: list[audit.AuditEntry] = []
+    error = None
     try:
-        filters = {
-            "patient_id": int_param(q.get("patient_id"), "patient_id", required=False),
-            "user_id": int_param(q.get("user_id"), "user_id", required=False),
-            "start": parse_when(q.get("start"), "start"),
-            "end": parse_when(q.get("end"), "end"),
-        }
-        error = None
+        entries = await audit.search(
+            db(request),
+            patient_id=int_param(q.get("patient_id"), "patient_id", required=False),
+            user_id=int_param(q.get("user_id"), "user_id", required=False),
+            start=parse_when(q.get("start"), "start"),
+            end=parse_when(q.get("end"), "end"),
+        )
     except InvalidInput as exc:
-        filters, error = {}, exc.message
-    entries = await audit.search(db(request), **filters) if error is None else []
+        error = exc.message
     audit.record(db(request), Action.read, "audit_log", detail={"count": len(entries)})
     return {"entries": entries, "query": dict(q), "error": error}
 
@@ -128,8 +137,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
         async with request.app[SESSIONMAKER]() as session:
             await session.execute(text("SELECT 1"))
     except Exception:
-        return web.json_response({"status": "unavailable", "database": "unreachable"},
-                                 status=503)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 
 

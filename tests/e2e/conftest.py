@@ -79,8 +79,11 @@ async def new_page(browser: Any, server: Any, settings: Any) -> AsyncIterator[Ne
     contexts: list[Any] = []
 
     async def make(**context_options: Any) -> Any:
-        options = {"base_url": settings.public_url, "permissions": ["camera", "microphone"],
-                   "viewport": {"width": 1280, "height": 800}}
+        options = {
+            "base_url": settings.public_url,
+            "permissions": ["camera", "microphone"],
+            "viewport": {"width": 1280, "height": 800},
+        }
         options.update(context_options)
         context = await browser.new_context(**options)
         context.set_default_timeout(15_000)

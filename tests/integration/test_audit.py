@@ -1,0 +1,169 @@
+"""The audit trail: what it records, that it is searchable, and that tampering shows."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from telehealth.audit import AuditEntry
+from tests.builders import PASSWORD, Cast, login
+
+
+async def entries(sessionmaker) -> list[AuditEntry]:
+    async with sessionmaker() as session:
+        return list(
+            (await session.execute(select(AuditEntry).order_by(col(AuditEntry.seq))))
+            .scalars()
+            .all()
+        )
+
+
+def verify_cli(database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TELEHEALTH_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "telehealth", "audit", "verify"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_sign_in_out_failures_and_account_creation_are_each_recorded(
+    client, cast: Cast, sessionmaker
+):
+    start = len(await entries(sessionmaker))
+    await client.post("/api/session", json={"username": "ada", "password": "wrong one!"})
+    await login(client, cast.ada)
+    response = await client.post(
+        "/api/users",
+        json={
+            "username": "newpatient",
+            "role": "patient",
+            "full_name": "Nina New",
+            "date_of_birth": "1970-02-03",
+            "state": "OH",
+            "timezone": "America/New_York",
+        },
+    )
+    assert response.status == 201
+    new_id = (await response.json())["id"]
+    await client.get("/api/audit")
+    await client.delete("/api/session")
+    rows = (await entries(sessionmaker))[start:]
+    summary = [(r.action, r.outcome, r.user_id, r.resource_type, r.patient_id) for r in rows]
+    assert summary == [
+        ("login", "failure", cast.ada.id, "session", None),
+        ("login", "success", cast.ada.id, "session", None),
+        ("create", "success", cast.ada.id, "user", new_id),
+        ("read", "success", cast.ada.id, "audit_log", None),
+        ("logout", "success", cast.ada.id, "session", None),
+    ]
+    created = rows[2]
+    assert created.detail == {"granted_role": "patient"}  # the privilege granted, no PHI
+    assert created.role == "admin"
+    assert created.source_address == "127.0.0.1"
+    assert created.request_id and len(created.request_id) >= 8
+    assert all(r.at.tzinfo is not None for r in rows)
+
+
+async def test_audit_entries_never_hold_names_or_birth_dates(client, cast: Cast, sessionmaker):
+    await login(client, cast.ada)
+    await client.post(
+        "/api/users",
+        json={
+            "username": "zed",
+            "role": "patient",
+            "full_name": "Zebulon Quixote",
+            "date_of_birth": "1961-07-08",
+            "state": "OH",
+            "timezone": "America/New_York",
+        },
+    )
+    dump = " ".join(str(e.model_dump()) for e in await entries(sessionmaker))
+    assert "Zebulon" not in dump
+    assert "1961-07-08" not in dump
+
+
+async def test_the_admin_searches_the_trail_by_patient_user_and_time(client, cast: Cast, clock):
+    await login(client, cast.ada)
+    response = await client.get(f"/api/audit?user_id={cast.ada.id}")
+    mine = (await response.json())["entries"]
+    assert mine
+    assert {e["user_id"] for e in mine} == {cast.ada.id}
+    response = await client.get(f"/api/audit?patient_id={cast.alice.id}")
+    about_alice = (await response.json())["entries"]
+    assert about_alice
+    assert {e["patient_id"] for e in about_alice} == {cast.alice.id}
+    later = (clock.now.replace(year=clock.now.year + 1)).isoformat()
+    response = await client.get("/api/audit", params={"start": later})
+    assert (await response.json())["entries"] == []
+    bad = await client.get("/api/audit?start=yesterday")
+    assert bad.status == 422
+    assert "ISO 8601" in (await bad.json())["error"]["message"]
+    page = await client.get(f"/admin/audit?patient_id={cast.alice.id}")
+    assert page.status == 200
+    assert "Audit log" in await page.text()
+
+
+async def test_audit_verify_passes_on_an_intact_trail(client, cast: Cast, database_url):
+    await login(client, cast.bob)
+    result = await asyncio.to_thread(verify_cli, database_url)
+    assert result.returncode == 0, result.stderr
+    assert "intact" in result.stdout
+
+
+async def test_audit_verify_names_an_edited_entry(client, cast: Cast, database_url, sessionmaker):
+    await login(client, cast.bob)
+    await login(client, cast.sam)
+    rows = await entries(sessionmaker)
+    target = rows[len(rows) // 2]
+    async with sessionmaker() as session:
+        await session.execute(
+            text("UPDATE audit_entries SET user_id = 999 WHERE seq = :s"), {"s": target.seq}
+        )
+        await session.commit()
+    result = await asyncio.to_thread(verify_cli, database_url)
+    assert result.returncode != 0
+    assert f"entry {target.seq}" in result.stderr
+    assert "altered" in result.stderr
+
+
+async def test_audit_verify_names_a_deleted_entry(client, cast: Cast, database_url, sessionmaker):
+    await login(client, cast.bob)
+    rows = await entries(sessionmaker)
+    target = rows[3]
+    async with sessionmaker() as session:
+        await session.execute(text("DELETE FROM audit_entries WHERE seq = :s"), {"s": target.seq})
+        await session.commit()
+    result = await asyncio.to_thread(verify_cli, database_url)
+    assert result.returncode != 0
+    assert f"entry {target.seq}" in result.stderr
+    assert "missing" in result.stderr
+
+
+async def test_audit_verify_notices_entries_cut_from_the_end(
+    client, cast: Cast, database_url, sessionmaker
+):
+    await login(client, cast.bob)
+    last = (await entries(sessionmaker))[-1]
+    async with sessionmaker() as session:
+        await session.execute(text("DELETE FROM audit_entries WHERE seq = :s"), {"s": last.seq})
+        await session.commit()
+    result = await asyncio.to_thread(verify_cli, database_url)
+    assert result.returncode != 0
+    assert f"entry {last.seq}" in result.stderr
+
+
+async def test_concurrent_requests_keep_one_unbroken_chain(new_client, cast: Cast, database_url):
+    clients = [await new_client() for _ in range(8)]
+    await asyncio.gather(
+        *(c.post("/api/session", json={"username": "bob", "password": PASSWORD}) for c in clients)
+    )
+    await asyncio.gather(*(c.get("/api/me") for c in clients))
+    result = await asyncio.to_thread(verify_cli, database_url)
+    assert result.returncode == 0, result.stderr
