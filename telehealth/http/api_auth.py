@@ -33,7 +33,11 @@ def user_json(user: User) -> dict[str, Any]:
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
         secure=settings_of(request).secure_cookies,
     )
 
@@ -43,7 +47,10 @@ async def sign_in(request: web.Request, username: str, password: str) -> tuple[U
     settings = settings_of(request)
     session = db(request)
     result = await auth_service.authenticate(
-        session, username=username, password=password, now=now(request),
+        session,
+        username=username,
+        password=password,
+        now=now(request),
         max_failures=settings.max_failed_logins,
         lockout=timedelta(minutes=settings.lockout_minutes),
     )
@@ -77,8 +84,9 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         user, token = await sign_in(request, username, password)
     except LoginRefused as exc:
         status = 429 if exc.code == "locked_out" else 401
-        return web.json_response({"error": {"code": exc.code, "message": exc.message}},
-                                 status=status)
+        return web.json_response(
+            {"error": {"code": exc.code, "message": exc.message}}, status=status
+        )
     response = web.json_response({"user": user_json(user)})
     set_session_cookie(request, response, token)
     return response
@@ -87,8 +95,9 @@ async def create_session(request: web.Request) -> web.StreamResponse:
 @routes.delete("/api/session")
 async def delete_session(request: web.Request) -> web.StreamResponse:
     require_actor(request)
-    await auth_service.end_session(db(request), token=request.cookies[SESSION_COOKIE],
-                                   now=now(request))
+    await auth_service.end_session(
+        db(request), token=request.cookies[SESSION_COOKIE], now=now(request)
+    )
     response = web.Response(status=204)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -120,7 +129,9 @@ def parse_when(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{name} must be an ISO 8601 date-time with offset.", field=name) from None
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 date-time with offset.", field=name
+        ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} must include a UTC offset, such as Z or -05:00.", field=name)
     return parsed
