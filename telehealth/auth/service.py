@@ -390,3 +390,56 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     if user is None:
         raise NotFound()
     return user
+
+
+async def list_users(
+    session: AsyncSession, *, actor: Actor, role: Role | None = None
+) -> list[User]:
+    ensure_role(actor, Role.admin)
+    query = select(User).order_by(col(User.role), col(User.username))
+    if role is not None:
+        query = query.where(col(User.role) == role)
+    users = list((await session.execute(query)).scalars().all())
+    audit.record(session, Action.read, "user_list", detail={"count": len(users)})
+    return users
+
+
+async def change_account(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    user_id: int,
+    active: bool | None,
+    unlock: bool,
+    now: datetime,
+) -> User:
+    """Deactivate, reactivate or unlock an account. Deactivating ends its sessions."""
+    ensure_role(actor, Role.admin)
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound()
+    if user.id == actor.user_id and active is False:
+        raise Conflict("You cannot deactivate your own account.", code="self_deactivation")
+    changes: dict[str, Any] = {}
+    if active is not None and active != user.is_active:
+        user.is_active = active
+        changes["active"] = active
+        if not active:
+            await session.execute(
+                update(UserSession)
+                .where(col(UserSession.user_id) == user_id, col(UserSession.ended_at).is_(None))
+                .values(ended_at=now, ended_reason="deactivated")
+            )
+    if unlock and (user.locked_until is not None or user.failed_logins):
+        user.locked_until = None
+        user.failed_logins = 0
+        changes["unlocked"] = True
+    audit.record(
+        session,
+        Action.update,
+        "user",
+        user.id,
+        patient_id=user.id if user.role is Role.patient else None,
+        detail={"privilege_change": changes},
+    )
+    return user

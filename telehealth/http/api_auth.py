@@ -19,6 +19,7 @@ from telehealth.http.context import (
     int_param,
     json_body,
     now,
+    path_id,
     require_actor,
     settings_of,
 )
@@ -121,6 +122,49 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     user = await auth_service.create_user(db(request), actor=actor, data=body, now=now(request))
     return web.json_response({"id": user.id}, status=201)
+
+
+@routes.get("/api/users")
+async def list_users(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    role_name = request.query.get("role")
+    try:
+        role = Role(role_name) if role_name else None
+    except ValueError:
+        raise InvalidInput("role must be one of patient, prescriber, scheduler, admin.") from None
+    users = await auth_service.list_users(db(request), actor=actor, role=role)
+    current = now(request)
+    return web.json_response(
+        {
+            "users": [
+                {
+                    **user_json(u),
+                    "full_name": u.full_name,
+                    "active": u.is_active,
+                    "locked": u.locked_until is not None and u.locked_until > current,
+                }
+                for u in users
+            ]
+        }
+    )
+
+
+@routes.patch("/api/users/{id}")
+async def change_user(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    body = await json_body(request)
+    active = body.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise InvalidInput("active must be true or false.", field="active")
+    user = await auth_service.change_account(
+        db(request),
+        actor=actor,
+        user_id=path_id(request),
+        active=active,
+        unlock=body.get("unlock") is True,
+        now=now(request),
+    )
+    return web.json_response({**user_json(user), "active": user.is_active})
 
 
 def parse_when(value: str | None, name: str) -> datetime | None:

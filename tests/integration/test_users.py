@@ -196,3 +196,31 @@ async def test_the_demo_seeds_once_and_is_safe_to_run_again(client, database_url
             "/api/session", json={"username": username, "password": "demo-password-1"}
         )
         assert response.status == 200, username
+
+
+async def test_an_admin_unlocks_a_locked_account_and_deactivates_another(
+    client, new_client, cast: Cast
+):
+    for _ in range(5):
+        await client.post("/api/session", json={"username": "bob", "password": "wrong guess"})
+    sam = await new_client()
+    await login(sam, cast.sam)
+    await login(client, cast.ada)
+    users = {u["username"]: u for u in (await (await client.get("/api/users")).json())["users"]}
+    assert users["bob"]["locked"] is True
+    response = await client.patch(f"/api/users/{cast.bob.id}", json={"unlock": True})
+    assert response.status == 200
+    bob = await new_client()
+    await login(bob, cast.bob)
+    response = await client.patch(f"/api/users/{cast.sam.id}", json={"active": False})
+    assert (await response.json())["active"] is False
+    assert (await sam.get("/api/me")).status == 401  # signed out everywhere
+    refused = await sam.post(
+        "/api/session", json={"username": "sam", "password": cast.sam.password}
+    )
+    assert refused.status == 401
+    audit = (await (await client.get(f"/api/audit?user_id={cast.ada.id}")).json())["entries"]
+    changes = [e["detail"]["privilege_change"] for e in audit if e["action"] == "update"]
+    assert {"active": False} in changes
+    assert {"unlocked": True} in changes
+    assert (await bob.get("/api/users")).status == 403

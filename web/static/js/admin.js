@@ -1,0 +1,82 @@
+// Admin home: list accounts, create one, unlock or deactivate.
+import { api, el } from "./api.js";
+
+const tbody = document.querySelector("#accounts tbody");
+const status = document.getElementById("accounts-status");
+const form = document.getElementById("new-account");
+const errorBox = document.getElementById("new-account-error");
+const okBox = document.getElementById("new-account-ok");
+
+async function load() {
+  try {
+    const { users } = await api("GET", "/api/users");
+    tbody.replaceChildren(...users.map(row));
+    status.textContent = `${users.length} accounts`;
+  } catch (err) {
+    status.textContent = err.message;
+  }
+}
+
+function row(user) {
+  const state = !user.active ? "deactivated" : user.locked ? "locked" : "active";
+  const actions = el("td");
+  if (user.locked) actions.append(button("Unlock", user, { unlock: true }));
+  actions.append(user.active
+    ? button("Deactivate", user, { active: false })
+    : button("Reactivate", user, { active: true }));
+  return el("tr", {}, el("td", {}, user.id), el("td", {}, user.username), el("td", {}, user.full_name),
+    el("td", {}, user.role), el("td", {}, state), actions);
+}
+
+function button(label, user, change) {
+  return el("button", {
+    type: "button", "aria-label": `${label} ${user.username}`,
+    onclick: async () => {
+      try {
+        await api("PATCH", `/api/users/${user.id}`, change);
+        await load();
+      } catch (err) {
+        status.textContent = err.message;
+      }
+    },
+  }, label);
+}
+
+function showRoleFields() {
+  const role = form.role.value;
+  for (const set of form.querySelectorAll("fieldset[data-for]")) {
+    set.hidden = !set.dataset.for.split(" ").includes(role);
+  }
+}
+
+form.role.addEventListener("change", showRoleFields);
+showRoleFields();
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  errorBox.hidden = true;
+  okBox.hidden = true;
+  const body = {};
+  for (const input of form.querySelectorAll("input, select")) {
+    if (input.closest("fieldset[hidden]") || !input.name || input.value === "") continue;
+    if (input.hasAttribute("data-list")) body[input.name] = input.value.split(",").map((s) => s.trim()).filter(Boolean);
+    else if (input.hasAttribute("data-int")) body[input.name] = Number(input.value);
+    else body[input.name] = input.value;
+  }
+  try {
+    const { id } = await api("POST", "/api/users", body);
+    okBox.textContent = `Created ${body.username} (id ${id}).`;
+    okBox.hidden = false;
+    form.reset();
+    showRoleFields();
+    await load();
+  } catch (err) {
+    errorBox.textContent = err.message;
+    errorBox.hidden = false;
+    const field = err.body && err.body.error && err.body.error.field;
+    const input = field && form.querySelector(`[name="${field}"]`);
+    if (input) input.focus();
+  }
+});
+
+load();
