@@ -11,11 +11,16 @@ import socket
 import sys
 
 SERVICES = {
-    "PostgreSQL": (os.environ.get("TELEHEALTH_TEST_PG_HOST", "127.0.0.1"),
-                   int(os.environ.get("TELEHEALTH_TEST_PG_PORT", "5432")),
-                   "start it (Debian: pg_ctlcluster 15 main start) or set TELEHEALTH_TEST_PG_URL"),
-    "Redis": ("127.0.0.1", 6379,
-              "start it (redis-server --daemonize yes --port 6379) or set TELEHEALTH_TEST_REDIS_URL"),
+    "PostgreSQL": (
+        os.environ.get("TELEHEALTH_TEST_PG_HOST", "127.0.0.1"),
+        int(os.environ.get("TELEHEALTH_TEST_PG_PORT", "5432")),
+        "start it (Debian: pg_ctlcluster 15 main start) or set TELEHEALTH_TEST_PG_URL",
+    ),
+    "Redis": (
+        "127.0.0.1",
+        6379,
+        "start it (redis-server --daemonize yes --port 6379) or set TELEHEALTH_TEST_REDIS_URL",
+    ),
 }
 
 

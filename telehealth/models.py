@@ -17,8 +17,24 @@ from telehealth.visits.models import (
 )
 
 __all__ = [
-    "AuditEntry", "AuditHead", "AvailabilityException", "AvailabilityRule", "InPersonEvaluation",
-    "JoinAttempt", "MedicationEvent", "MedicationOrder", "NoteAddendum", "NoteRevision",
-    "PatientMedication", "PatientProfile", "PrescriberProfile", "TimeClaim", "User",
-    "UserSession", "Visit", "VisitEvent", "VisitNote", "metadata",
+    "AuditEntry",
+    "AuditHead",
+    "AvailabilityException",
+    "AvailabilityRule",
+    "InPersonEvaluation",
+    "JoinAttempt",
+    "MedicationEvent",
+    "MedicationOrder",
+    "NoteAddendum",
+    "NoteRevision",
+    "PatientMedication",
+    "PatientProfile",
+    "PrescriberProfile",
+    "TimeClaim",
+    "User",
+    "UserSession",
+    "Visit",
+    "VisitEvent",
+    "VisitNote",
+    "metadata",
 ]

@@ -20,8 +20,17 @@ from telehealth.http import (
 
 
 def setup_routes(app: web.Application, web_root: Path) -> None:
-    for module in (api_auth, api_scheduling, api_visits, api_calls, api_precall, pages,
-                   pages_scheduling, pages_visits, pages_calls):
+    for module in (
+        api_auth,
+        api_scheduling,
+        api_visits,
+        api_calls,
+        api_precall,
+        pages,
+        pages_scheduling,
+        pages_visits,
+        pages_calls,
+    ):
         app.router.add_routes(module.routes)
     pages.add_home_routes(app)
     app.router.add_static("/static/", web_root / "static", append_version=False)
