@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     secret_key: str = ""
     public_url: str = ""
     redis_url: str | None = None
+    # Behind nginx: take the client address from X-Forwarded-For (audit source address).
+    trust_proxy: bool = False
     stun_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_secret: str | None = None

@@ -76,6 +76,12 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 
 def client_address(request: web.Request) -> str | None:
+    """The caller's address; behind a trusted proxy, the last hop it added."""
+    if request.app[SETTINGS].trust_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-1][:64]
     return request.remote
 
 

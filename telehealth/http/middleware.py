@@ -28,7 +28,7 @@ from telehealth.errors import (
     RateLimited,
     Unauthenticated,
 )
-from telehealth.http.context import SETTINGS, actor_or_none, now, see_other
+from telehealth.http.context import SETTINGS, actor_or_none, client_address, now, see_other
 from telehealth.uow import unit_of_work
 
 log = logging.getLogger("telehealth.http")
@@ -199,7 +199,9 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.path.startswith(NO_DB_PREFIXES) or request.path == "/readyz":
         return await handler(request)
     settings = request.app[SETTINGS]
-    context = audit.AuditContext(source_address=request.remote, request_id=request["request_id"])
+    context = audit.AuditContext(
+        source_address=client_address(request), request_id=request["request_id"]
+    )
     async with unit_of_work(request.app[SESSIONMAKER], context) as session:
         request["db"] = session
         resolved = await auth_service.resolve_session(

@@ -113,3 +113,21 @@ async def test_logs_are_json_with_request_ids_and_no_patient_details(client, cas
     text = "\n".join(lines)
     for phi in ("Penelope", "Xanthe", "1955-03-04", "penelope@example.org", "th_session"):
         assert phi not in text
+
+
+async def test_behind_a_trusted_proxy_the_audit_records_the_real_client(
+    settings, clock, cast: Cast, sessionmaker
+):
+    from sqlmodel import col, select
+
+    from telehealth.audit import AuditEntry
+
+    proxied = settings.model_copy(update={"trust_proxy": True})
+    async with TestClient(TestServer(create_app(proxied, clock=clock))) as c:
+        await c.post("/api/session", json={"username": "bob", "password": cast.bob.password},
+                     headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"})
+    async with sessionmaker() as session:
+        last = (await session.execute(
+            select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))).scalar_one()
+    assert last.action == "login"
+    assert last.source_address == "203.0.113.9"
