@@ -12,6 +12,7 @@ from telehealth.http import (
     api_precall,
     api_scheduling,
     api_visits,
+    openapi,
     pages,
     pages_calls,
     pages_scheduling,
@@ -30,6 +31,7 @@ def setup_routes(app: web.Application, web_root: Path) -> None:
         pages_scheduling,
         pages_visits,
         pages_calls,
+        openapi,
     ):
         app.router.add_routes(module.routes)
     pages.add_home_routes(app)

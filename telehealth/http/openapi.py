@@ -1,0 +1,273 @@
+"""Web layer: the OpenAPI document, built from the live route table.
+
+Paths come from the router, so a new endpoint is listed the moment it exists; summaries
+come from the handlers' docstrings, and the public shapes of API.md are described below.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _obj(*required: str, **props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+S = {"type": "string"}
+I = {"type": "integer"}  # noqa: E741 (a schema, named like the others)
+DT = {"type": "string", "format": "date-time"}
+D = {"type": "string", "format": "date"}
+B = {"type": "boolean"}
+
+# (method, path) -> (request body schema or None, {status: (description, schema or None)})
+DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str, Any]]]] = {
+    ("POST", "/api/session"): (
+        _obj("username", "password", username=S, password=S),
+        {
+            200: (
+                "Signed in; sets the session cookie",
+                _obj("user", user=_obj("id", "username", "role", id=I, username=S, role=S)),
+            ),
+            401: ("invalid_credentials", ERROR),
+            429: ("locked_out", ERROR),
+        },
+    ),
+    ("DELETE", "/api/session"): (None, {204: ("Signed out", None)}),
+    ("GET", "/api/me"): (
+        None,
+        {200: ("The caller", _obj("id", "username", "role", id=I, username=S, role=S))},
+    ),
+    ("POST", "/api/users"): (
+        _obj(
+            "username",
+            "role",
+            "full_name",
+            username=S,
+            password=S,
+            role=S,
+            full_name=S,
+            date_of_birth=D,
+            state=S,
+            timezone=S,
+            email=S,
+            phone=S,
+            allergies={"type": "array", "items": S},
+            current_medications={"type": "array", "items": S},
+            credential=S,
+            npi=S,
+            licensed_states={"type": "array", "items": S},
+            supervising_prescriber_id=I,
+        ),
+        {
+            201: ("Created", _obj("id", id=I)),
+            409: ("username_taken, npi_taken", ERROR),
+            422: ("invalid_input (with field)", ERROR),
+        },
+    ),
+    ("PUT", "/api/prescribers/{id}/availability"): (
+        _obj(
+            "weekly",
+            weekly={
+                "type": "array",
+                "items": _obj("weekday", "start", "end", weekday=I, start=S, end=S),
+            },
+            exceptions={
+                "type": "array",
+                "items": _obj("date", date=D, available=B, start=S, end=S),
+            },
+            buffer_minutes=I,
+        ),
+        {200: ("Saved", None)},
+    ),
+    ("GET", "/api/slots"): (
+        None,
+        {
+            200: (
+                "Free slots",
+                _obj(
+                    "slots",
+                    slots={"type": "array", "items": _obj("start", "end", start=DT, end=DT)},
+                ),
+            )
+        },
+    ),
+    ("POST", "/api/visits"): (
+        _obj(
+            "patient_id",
+            "prescriber_id",
+            "start",
+            "visit_type",
+            "modality",
+            patient_id=I,
+            prescriber_id=I,
+            start=DT,
+            visit_type=S,
+            modality=S,
+        ),
+        {
+            201: (
+                "Booked",
+                _obj(
+                    "id",
+                    "status",
+                    "start",
+                    "end",
+                    "modality",
+                    id=I,
+                    status=S,
+                    start=DT,
+                    end=DT,
+                    modality=S,
+                    join_url=S,
+                ),
+            ),
+            409: ("slot_taken", ERROR),
+            422: ("outside_availability, not_licensed_in_state", ERROR),
+        },
+    ),
+    ("POST", "/api/join"): (
+        _obj("token", "date_of_birth", token=S, date_of_birth=D),
+        {200: ("A session limited to that visit", None), 404: ("not_found", ERROR)},
+    ),
+    ("POST", "/api/visits/{id}/check-in"): (
+        _obj("location_state", location_state=S),
+        {200: ("Waiting", _obj("status", status=S))},
+    ),
+    ("POST", "/api/visits/{id}/orders"): (
+        _obj(
+            "medication_id",
+            "dose",
+            "route",
+            "frequency",
+            "quantity",
+            "refills",
+            medication_id=S,
+            dose=S,
+            route=S,
+            frequency=S,
+            quantity={},
+            refills=I,
+            instructions=S,
+        ),
+        {
+            201: ("Ordered", _obj("id", "status", "schedule", id=I, status=S, schedule=S)),
+            403: ("in_person_required", ERROR),
+            422: ("refills_not_allowed", ERROR),
+        },
+    ),
+    ("PUT", "/api/visits/{id}/note"): (
+        _obj("version", subjective=S, objective=S, assessment=S, plan=S, version=I),
+        {
+            200: ("Saved", _obj("version", version=I)),
+            409: ("stale_version (with the current note), note_signed", ERROR),
+        },
+    ),
+    ("GET", "/api/visits/{id}/ice-servers"): (
+        None,
+        {
+            200: (
+                "ICE servers",
+                _obj(
+                    "iceServers",
+                    "expires_at",
+                    iceServers={
+                        "type": "array",
+                        "items": _obj("urls", urls={}, username=S, credential=S),
+                    },
+                    expires_at=DT,
+                ),
+            )
+        },
+    ),
+    ("GET", "/api/audit"): (
+        None,
+        {
+            200: (
+                "Entries, newest first",
+                _obj("entries", entries={"type": "array", "items": {"type": "object"}}),
+            )
+        },
+    ),
+}
+
+PUBLIC = {("POST", "/api/session"), ("POST", "/api/join"), ("GET", "/api/openapi.json")}
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or route.method in ("HEAD", "OPTIONS", "*"):
+            continue
+        info = resource.get_info()
+        path = info.get("formatter") or info.get("path")
+        if not isinstance(path, str) or not path.startswith("/api/"):
+            continue
+        method = route.method.upper()
+        doc = (getattr(route.handler, "__doc__", None) or "").strip().splitlines()
+        body, responses = DETAILS.get((method, path), (None, {}))
+        operation: dict[str, Any] = {
+            "summary": doc[0] if doc else f"{method} {path}",
+            "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower())}".strip(
+                "_"
+            ),
+            "responses": {
+                str(status): {
+                    "description": text,
+                    **({"content": {"application/json": {"schema": schema}}} if schema else {}),
+                }
+                for status, (text, schema) in (responses or {200: ("OK", None)}).items()
+            }
+            | {
+                "default": {
+                    "description": "Error",
+                    "content": {"application/json": {"schema": ERROR}},
+                }
+            },
+        }
+        params = re.findall(r"\{([^}]+)\}", path)
+        if params:
+            operation["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": S} for p in params
+            ]
+        if body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            }
+        if (method, path) in PUBLIC:
+            operation["security"] = []
+        paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "telehealth",
+            "version": "1",
+            "description": "JSON API of the telehealth platform. Datetimes are ISO 8601 "
+            "with offset; dates YYYY-MM-DD; states two letters. Every "
+            'error is {"error": {"code", "message"}}. Signaling: '
+            "docs/signaling.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"session": []}],
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "th_session"}
+            },
+            "schemas": {"Error": _obj("error", error=_obj("code", "message", code=S, message=S))},
+        },
+        "paths": dict(sorted(paths.items())),
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI 3.1 description of this API."""
+    return web.json_response(build_openapi(request.app))
