@@ -1,7 +1,106 @@
-"""Web layer: pages visits."""
+"""Web layer: the visit record page (prescriber) and the after-visit summary (patient)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telehealth import audit
+from telehealth.audit import Action
+from telehealth.auth.models import PatientProfile, Role, User
+from telehealth.auth.policy import Actor, ensure_full_session
+from telehealth.errors import NotFound
+from telehealth.http.context import db, path_id, require_actor
+from telehealth.visits import notes, orders
+from telehealth.visits.access import get_visit_for
+from telehealth.visits.models import Visit
 
 routes = web.RouteTableDef()
+
+
+async def record_panel_context(session: AsyncSession, actor: Actor, visit: Visit) -> dict[str, Any]:
+    """What `visit_record_panel.html` needs; pages that include the panel call this too.
+
+    The flags are policy decisions made here, never in the template or its JS.
+    """
+    patient = await session.get(User, visit.patient_id)
+    profile = await session.get(PatientProfile, visit.patient_id)
+    writable = notes.can_write_notes(actor, visit)
+    return {
+        "record": {
+            "visit_id": visit.id,
+            "patient_id": visit.patient_id,
+            "patient_name": patient.full_name if patient else "",
+            "home_state": profile.state if profile else None,
+            "location_state": visit.location_state,
+            "modality": visit.modality.value,
+            "status": visit.status.value,
+            "can_write": writable,
+            "can_sign": writable,
+            "can_order": writable,
+            "routes": list(orders.ROUTES),
+        }
+    }
+
+
+@routes.get("/visits/{id}/record")
+async def record_page(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    ensure_full_session(actor)
+    session = db(request)
+    visit = await get_visit_for(session, actor, path_id(request), roles=(Role.prescriber,))
+    audit.record(
+        session,
+        Action.read,
+        "visit",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"view": "visit_record_page"},
+    )
+    context = await record_panel_context(session, actor, visit)
+    context["visit"] = visit
+    return aiohttp_jinja2.render_template("visit_record.html", request, context)
+
+
+@routes.get("/visits/{id}/summary")
+async def summary_page(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    visit, view = await notes.read_note(db(request), actor=actor, visit_id=path_id(request))
+    if view.signed_at is None:
+        # The prescriber may look too, but only a signed note is a summary.
+        raise NotFound("There is no after-visit summary for this visit yet.")
+    prescriber = await db(request).get(User, visit.prescriber_id)
+    profile = await db(request).get(PatientProfile, visit.patient_id)
+    zone = _zone(profile.timezone if profile else "UTC")
+    return aiohttp_jinja2.render_template(
+        "visit_summary.html",
+        request,
+        {
+            "visit": visit,
+            "note": view,
+            "prescriber_name": prescriber.full_name if prescriber else "",
+            "visit_when": _local(visit.start, zone),
+            "signed_when": _local(view.signed_at, zone),
+            "addenda": [(a, _local(a.signed_at, zone)) for a in view.addenda],
+        },
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local(when: datetime | None, zone: ZoneInfo) -> str:
+    """A time for people to read, in their zone, with the zone named."""
+    if when is None:
+        return ""
+    local = when.astimezone(zone)
+    return f"{local:%A %-d %B %Y, %-I:%M %p} ({zone.key})"

@@ -1,0 +1,489 @@
+"""Domain: the controlled-substance gate (Ryan Haight Act, 21 U.S.C. 829(e)).
+
+Every path that creates an order (page, API, import, CLI) calls `check_controlled_order`.
+It gathers the facts from the database (the visit, the jurisdiction, the schedule on the
+order's date, the in-person evaluations on file) and hands them to `decide`, a pure
+function that applies the policy; the decision is audited, allow and deny alike.
+
+The rule: an order for a controlled product (federal schedule, or the schedule of the state
+where the patient is, on the order's date; an unclassified or unknown product counts as
+controlled) that is not placed during an in-person visit is refused unless this prescriber
+evaluated this patient in person, on or before the order, inside the lookback window when
+one is configured. Another prescriber's in-person visit does not count.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from telehealth import audit
+from telehealth.audit import Action, Outcome
+from telehealth.auth.models import PatientProfile
+from telehealth.config import FEDERAL_FLEXIBILITY_END, Settings
+from telehealth.errors import PermissionDenied
+from telehealth.visits.catalogue import Catalogue, Schedule, ScheduleDecision, load_catalogue
+from telehealth.visits.models import (
+    InPersonEvaluation,
+    Modality,
+    Visit,
+    VisitStatus,
+)
+
+# Bump when the logic of `decide` changes; the settings part of the version follows below.
+RULES_REVISION = "2026-11-27"
+STATUTE = "Ryan Haight Act, 21 U.S.C. 829(e)"
+FLEXIBILITY_CITATION = "21 CFR 1307.41 telemedicine flexibilities (90 FR 61301)"
+# Statuses in which the patient has arrived: checked in, seen, or seen and done.
+ARRIVED = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
+
+
+class Rule(StrEnum):
+    """Which branch of the policy decided. Stored in the audit trail; names are stable."""
+
+    not_controlled = "not_controlled"
+    in_person_visit = "in_person_visit"  # the order is placed during an in-person visit
+    in_person_on_file = "in_person_on_file"  # 21 U.S.C. 829(e)(2)(A)(i)
+    federal_flexibility = "federal_flexibility"  # 21 CFR 1307.41, while in force
+    in_person_required = "in_person_required"  # refusal
+
+
+class EvidenceKind(StrEnum):
+    in_person_visit = "in_person_visit"
+    in_person_evaluation = "in_person_evaluation"
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The practice's controlled-substance policy, as configured. Frozen: one per decision.
+
+    Pathways that are switched on but not implemented yet (covering practitioner, VA,
+    buprenorphine for OUD) are never used to allow an order: the strict rule applies and
+    the decision says the pathway is unsupported.
+    """
+
+    lookback_days: int | None = None
+    covering_practitioner: bool = False
+    buprenorphine_oud_pathway: bool = False
+    va_pathway: bool = False
+    federal_flexibility: bool = False
+    federal_flexibility_end: date = FEDERAL_FLEXIBILITY_END
+    # The practice rule itself; kept explicit so the version names it.
+    in_person_required: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GatePolicy:
+        return cls(
+            lookback_days=settings.in_person_lookback_days,
+            covering_practitioner=settings.covering_practitioner,
+            buprenorphine_oud_pathway=settings.buprenorphine_oud_pathway,
+            va_pathway=settings.va_pathway,
+            federal_flexibility=settings.federal_flexibility,
+        )
+
+    def flexibility_in_force(self, on: date) -> bool:
+        """The flexibility ends itself after its end date, whatever the setting says."""
+        return self.federal_flexibility and on <= self.federal_flexibility_end
+
+    @property
+    def unsupported_pathways(self) -> tuple[str, ...]:
+        switched = {
+            "covering_practitioner": self.covering_practitioner,
+            "buprenorphine_oud_pathway": self.buprenorphine_oud_pathway,
+            "va_pathway": self.va_pathway,
+        }
+        return tuple(name for name, on in switched.items() if on)
+
+    @property
+    def version(self) -> str:
+        """Names the rules revision and every setting, so an audit entry is self-explaining."""
+
+        def onoff(flag: bool) -> str:
+            return "on" if flag else "off"
+
+        lookback = "none" if self.lookback_days is None else f"{self.lookback_days}d"
+        return (
+            f"{RULES_REVISION};in_person={onoff(self.in_person_required)};lookback={lookback};"
+            f"flexibility={onoff(self.federal_flexibility)}"
+            f"<={self.federal_flexibility_end.isoformat()};"
+            f"covering={onoff(self.covering_practitioner)};"
+            f"bup_oud={onoff(self.buprenorphine_oud_pathway)};va={onoff(self.va_pathway)}"
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """An in-person evaluation on file: a finished in-person visit or an attested one."""
+
+    kind: EvidenceKind
+    id: int
+    prescriber_id: int
+    day: date  # the calendar day of the evaluation, in the patient's time zone
+    at: datetime | None = None  # the visit's start; None for attested (date-only) rows
+
+    def as_detail(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "id": self.id, "on": self.day.isoformat()}
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """Everything `decide` needs, as plain values."""
+
+    patient_id: int
+    prescriber_id: int
+    visit_id: int
+    visit_in_person: bool  # the order is placed during an in-person visit the patient attends
+    product_id: str
+    drug_name: str
+    schedule: ScheduleDecision
+    state: str | None
+    state_source: str  # "attested" (check-in), "home_state" (profile) or "unknown"
+    order_at: datetime
+    order_day: date
+    evidence: Sequence[Evidence] = ()
+    catalogue_version: str = ""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    rule: Rule
+    policy_version: str
+    catalogue_version: str
+    controlled: bool
+    schedule: Schedule | None
+    schedule_basis: str
+    jurisdiction: str
+    state: str | None
+    state_source: str
+    evidence: Evidence | None
+    message: str
+    book_url: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def audit_detail(self, facts: OrderFacts) -> dict[str, Any]:
+        # Ids, codes and rule names only: no drug names (PHI once tied to a patient).
+        return {
+            "decision": "allow" if self.allowed else "deny",
+            "rule": self.rule.value,
+            "statute": STATUTE,
+            "policy_version": self.policy_version,
+            "catalogue_version": self.catalogue_version,
+            "controlled": self.controlled,
+            "schedule": self.schedule.value if self.schedule else None,
+            "jurisdiction": self.jurisdiction,
+            "state": self.state,
+            "state_source": self.state_source,
+            "evidence": self.evidence.as_detail() if self.evidence else None,
+            "visit_id": facts.visit_id,
+            "prescriber_id": facts.prescriber_id,
+            "notes": list(self.notes),
+        }
+
+
+class InPersonRequired(PermissionDenied):
+    code = "in_person_required"
+    message = "This controlled substance needs an in-person evaluation by you first."
+
+
+def book_url(patient_id: int, prescriber_id: int) -> str:
+    """Where a scheduler books the in-person visit that would open the gate."""
+    query = urlencode(
+        {"patient_id": patient_id, "prescriber_id": prescriber_id, "modality": "in_person"}
+    )
+    return f"/scheduler?{query}"
+
+
+def _schedule_words(schedule: ScheduleDecision) -> str:
+    if schedule.schedule is None:
+        return "not classified in our catalogue, so it is treated as a controlled substance"
+    where = "federal" if schedule.jurisdiction == "federal" else f"{schedule.jurisdiction} state"
+    return (
+        f"a Schedule {schedule.schedule.value} controlled substance "
+        f"({where} schedule: {schedule.basis})"
+    )
+
+
+def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
+    """The policy, applied to plain facts. Pure: no clock, no database."""
+    sched = facts.schedule
+    notes: list[str] = []
+    if facts.state_source == "home_state":
+        notes.append("no location attested at check-in: the patient's home state was used")
+    elif facts.state_source == "unknown":
+        notes.append("the patient's location is unknown: federal schedules only")
+    notes.extend(
+        f"{name} is switched on but not supported: ignored" for name in policy.unsupported_pathways
+    )
+
+    def decision(
+        allowed: bool,
+        rule: Rule,
+        message: str,
+        evidence: Evidence | None = None,
+        url: str | None = None,
+    ) -> GateDecision:
+        return GateDecision(
+            allowed=allowed,
+            rule=rule,
+            policy_version=policy.version,
+            catalogue_version=facts.catalogue_version,
+            controlled=sched.controlled,
+            schedule=sched.schedule,
+            schedule_basis=sched.basis,
+            jurisdiction=sched.jurisdiction,
+            state=facts.state,
+            state_source=facts.state_source,
+            evidence=evidence,
+            message=message,
+            book_url=url,
+            notes=tuple(notes),
+        )
+
+    if not sched.controlled:
+        return decision(True, Rule.not_controlled, f"{facts.drug_name} is not controlled.")
+    if facts.visit_in_person:
+        return decision(
+            True, Rule.in_person_visit, f"{facts.drug_name} ordered during an in-person visit."
+        )
+    if not policy.in_person_required:  # pragma: no cover - the practice never turns it off
+        return decision(True, Rule.not_controlled, "In-person rule switched off.")
+
+    # Only this prescriber's evaluations, on or before the order.
+    own = [
+        e
+        for e in facts.evidence
+        if e.prescriber_id == facts.prescriber_id
+        and e.day <= facts.order_day
+        and (e.at is None or e.at <= facts.order_at)
+    ]
+    own.sort(
+        key=lambda e: (e.day, e.at or datetime.min.replace(tzinfo=facts.order_at.tzinfo)),
+        reverse=True,
+    )
+    in_window = own
+    if policy.lookback_days is not None:
+        in_window = [e for e in own if (facts.order_day - e.day).days <= policy.lookback_days]
+    if in_window:
+        latest = in_window[0]
+        return decision(
+            True,
+            Rule.in_person_on_file,
+            f"In-person evaluation on file ({latest.day.isoformat()}).",
+            latest,
+        )
+    if policy.flexibility_in_force(facts.order_day):
+        return decision(
+            True,
+            Rule.federal_flexibility,
+            f"Allowed under the {FLEXIBILITY_CITATION}, in force until "
+            f"{policy.federal_flexibility_end.isoformat()}.",
+        )
+
+    if own and policy.lookback_days is not None:
+        why = (
+            f"Your last in-person evaluation of this patient ({own[0].day.isoformat()}) is "
+            f"older than the practice's {policy.lookback_days}-day window."
+        )
+    else:
+        why = (
+            "No in-person evaluation of this patient by you is on file; another "
+            "prescriber's in-person visit does not count."
+        )
+    message = (
+        f"{facts.drug_name} is {_schedule_words(sched)}. Federal law ({STATUTE}) requires that "
+        f"you evaluate the patient in person before prescribing it by telemedicine. {why} "
+        "Book an in-person visit with this patient, or record an earlier in-person evaluation "
+        "you did, then order it again."
+    )
+    return decision(
+        False, Rule.in_person_required, message, url=book_url(facts.patient_id, facts.prescriber_id)
+    )
+
+
+# --- gathering the facts ------------------------------------------------------------------
+
+
+@functools.cache
+def packaged_catalogue() -> Catalogue:
+    """The catalogue shipped with the package, read once per process (it is immutable)."""
+    return load_catalogue()
+
+
+def schedule_for(
+    catalogue: Catalogue, product_id: str, *, state: str | None, on: date
+) -> ScheduleDecision:
+    """The catalogue's answer, failing closed for anything it cannot classify."""
+    if catalogue.get(product_id) is None:
+        return ScheduleDecision(
+            True, None, "not in the catalogue: treated as controlled", "federal"
+        )
+    try:
+        return catalogue.schedule_on(product_id, state=state, on=on)
+    except ValueError:
+        # A location we cannot read: federal law only would be guessing. Fail closed.
+        federal = catalogue.schedule_on(product_id, state=None, on=on)
+        return ScheduleDecision(
+            True,
+            federal.schedule,
+            "patient location not recognised: treated as controlled",
+            federal.jurisdiction,
+        )
+
+
+async def patient_zone(session: AsyncSession, patient_id: int) -> tuple[ZoneInfo, str | None]:
+    """The patient's time zone (for the calendar day of an order) and home state."""
+    profile = await session.get(PatientProfile, patient_id)
+    if profile is None:
+        return ZoneInfo("UTC"), None
+    try:
+        zone = ZoneInfo(profile.timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return zone, profile.state
+
+
+async def evidence_on_file(
+    session: AsyncSession,
+    *,
+    patient_id: int,
+    prescriber_id: int,
+    before: datetime,
+    zone: ZoneInfo,
+) -> list[Evidence]:
+    """This prescriber's in-person evaluations of this patient, started at or before `before`."""
+    visits = (
+        (
+            await session.execute(
+                select(Visit).where(
+                    col(Visit.patient_id) == patient_id,
+                    col(Visit.prescriber_id) == prescriber_id,
+                    col(Visit.modality) == Modality.in_person,
+                    col(Visit.status) == VisitStatus.finished,
+                    col(Visit.start) <= before,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    evaluations = (
+        (
+            await session.execute(
+                select(InPersonEvaluation).where(
+                    col(InPersonEvaluation.patient_id) == patient_id,
+                    col(InPersonEvaluation.prescriber_id) == prescriber_id,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    found: list[Evidence] = []
+    for v in visits:
+        assert v.id is not None
+        found.append(
+            Evidence(
+                EvidenceKind.in_person_visit,
+                v.id,
+                v.prescriber_id,
+                v.start.astimezone(zone).date(),
+                v.start,
+            )
+        )
+    for e in evaluations:
+        assert e.id is not None
+        found.append(
+            Evidence(EvidenceKind.in_person_evaluation, e.id, e.prescriber_id, e.evaluated_on)
+        )
+    return found
+
+
+async def check_controlled_order(
+    session: AsyncSession,
+    *,
+    patient_id: int,
+    prescriber_id: int,
+    visit: Visit,
+    product_id: str,
+    on: datetime,
+    policy: GatePolicy,
+    catalogue: Catalogue,
+) -> GateDecision:
+    """THE in-person gate: decide whether this order may be placed, and audit the decision.
+
+    Does not raise on refusal; call `ensure_allowed(decision)` (as `place_order` does).
+    """
+    zone, home_state = await patient_zone(session, patient_id)
+    if visit.location_state:
+        state, state_source = visit.location_state, "attested"
+    elif home_state:
+        state, state_source = home_state, "home_state"
+    else:
+        state, state_source = None, "unknown"
+    order_day = on.astimezone(zone).date()
+    schedule = schedule_for(catalogue, product_id, state=state, on=order_day)
+    product = catalogue.get(product_id)
+    visit_in_person = (
+        visit.modality is Modality.in_person
+        and visit.status in ARRIVED
+        and visit.patient_id == patient_id
+        and visit.prescriber_id == prescriber_id
+    )
+    evidence: list[Evidence] = []
+    if schedule.controlled and not visit_in_person:
+        evidence = await evidence_on_file(
+            session, patient_id=patient_id, prescriber_id=prescriber_id, before=on, zone=zone
+        )
+    assert visit.id is not None
+    facts = OrderFacts(
+        patient_id=patient_id,
+        prescriber_id=prescriber_id,
+        visit_id=visit.id,
+        visit_in_person=visit_in_person,
+        product_id=product_id,
+        drug_name=product.name if product else f"The medication {product_id!r}",
+        schedule=schedule,
+        state=state,
+        state_source=state_source,
+        order_at=on,
+        order_day=order_day,
+        evidence=evidence,
+        catalogue_version=catalogue.version,
+    )
+    result = decide(facts, policy)
+    audit.record(
+        session,
+        Action.create if result.allowed else Action.access_denied,
+        "gate_decision",
+        visit.id,
+        patient_id=patient_id,
+        outcome=Outcome.success if result.allowed else Outcome.failure,
+        detail=result.audit_detail(facts),
+        # A decision is recorded even if the order it was for is later rolled back.
+        durable=True,
+    )
+    return result
+
+
+def ensure_allowed(decision: GateDecision) -> None:
+    """Raise the refusal the client sees: 403 in_person_required with a way forward."""
+    if decision.allowed:
+        return
+    raise InPersonRequired(
+        decision.message,
+        schedule=decision.schedule.value if decision.schedule else None,
+        jurisdiction=decision.jurisdiction,
+        rule=STATUTE,
+        book_url=decision.book_url,
+    )

@@ -1,0 +1,295 @@
+"""Domain: the SOAP note of a visit: drafts with optimistic concurrency, signing, addenda.
+
+Every save names the version it was based on; a stale save is refused with the current text
+so the client can show both and lose nothing. Every saved version is kept as a revision.
+Signing locks the note; after that only signed addenda can be added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from telehealth import audit
+from telehealth.audit import Action
+from telehealth.auth.models import Role
+from telehealth.auth.policy import Actor
+from telehealth.errors import Conflict, InvalidInput, NotFound
+from telehealth.visits.access import get_visit_for
+from telehealth.visits.models import (
+    NoteAddendum,
+    NoteRevision,
+    NoteStatus,
+    Visit,
+    VisitNote,
+    VisitStatus,
+)
+
+SECTIONS = ("subjective", "objective", "assessment", "plan")
+MAX_SECTION = 50_000
+MAX_ADDENDUM = 20_000
+# The prescriber writes from the moment the patient checks in (API.md), and after the visit.
+WRITABLE_STATUSES = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
+
+
+@dataclass(frozen=True)
+class NoteView:
+    visit_id: int
+    status: NoteStatus
+    sections: dict[str, str]
+    version: int
+    updated_at: datetime | None
+    signed_at: datetime | None
+    signed_by_id: int | None
+    revisions: int
+    addenda: list[NoteAddendum]
+
+
+def can_write_notes(actor: Actor, visit: Visit) -> bool:
+    """The visit's own prescriber, once the patient has checked in."""
+    return (
+        actor.role is Role.prescriber
+        and actor.visit_scope is None
+        and actor.user_id == visit.prescriber_id
+        and visit.status in WRITABLE_STATUSES
+    )
+
+
+def ensure_visit_open_for_writing(visit: Visit) -> None:
+    if visit.status in WRITABLE_STATUSES:
+        return
+    if visit.status in (VisitStatus.cancelled, VisitStatus.noshow):
+        raise Conflict(
+            f"This visit is {visit.status.value}: nothing can be written or ordered on it.",
+            code="visit_closed",
+        )
+    raise Conflict(
+        "The patient has not checked in yet. You can write the note and place orders once "
+        "the patient checks in.",
+        code="visit_not_checked_in",
+    )
+
+
+def clean_sections(fields: dict[str, Any]) -> dict[str, str]:
+    sections: dict[str, str] = {}
+    for name in SECTIONS:
+        value = fields.get(name, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise InvalidInput(f"{name} must be text.", field=name)
+        if len(value) > MAX_SECTION:
+            raise InvalidInput(
+                f"{name.title()} is too long (at most {MAX_SECTION} characters).", field=name
+            )
+        sections[name] = value
+    return sections
+
+
+def _sections_of(note: VisitNote | None) -> dict[str, str]:
+    if note is None:
+        return dict.fromkeys(SECTIONS, "")
+    return {name: getattr(note, name) for name in SECTIONS}
+
+
+def _current(note: VisitNote | None) -> dict[str, Any]:
+    """What a refused save sends back so the client can show both texts."""
+    return {
+        **_sections_of(note),
+        "version": note.version if note else 0,
+        "status": (note.status if note else NoteStatus.draft).value,
+        "updated_at": note.updated_at.isoformat() if note else None,
+    }
+
+
+async def _writable_visit(session: AsyncSession, actor: Actor, visit_id: int) -> Visit:
+    # The row lock serialises concurrent saves of one visit's note on PostgreSQL
+    # (SQLite serialises every writer already).
+    visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber,), for_update=True)
+    ensure_visit_open_for_writing(visit)
+    return visit
+
+
+async def save_note(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    visit_id: int,
+    fields: dict[str, Any],
+    version: int,
+    now: datetime,
+) -> VisitNote:
+    """Save a draft based on `version`; refuse a stale or signed save with the current text."""
+    visit = await _writable_visit(session, actor, visit_id)
+    sections = clean_sections(fields)
+    note = await session.get(VisitNote, visit.id, with_for_update=True)
+    if note is not None and note.status is NoteStatus.signed:
+        raise Conflict(
+            "This note is signed and locked. Add an addendum instead.",
+            code="note_signed",
+            current=_current(note),
+        )
+    current_version = note.version if note else 0
+    if version != current_version:
+        raise Conflict(
+            "This note was changed elsewhere (another tab or device) since you opened it. "
+            "Your text is kept: compare both versions and save again.",
+            code="stale_version",
+            current=_current(note),
+        )
+    created = note is None
+    if note is None:
+        assert visit.id is not None
+        note = VisitNote(visit_id=visit.id)
+        session.add(note)
+    for name, value in sections.items():
+        setattr(note, name, value)
+    note.version = current_version + 1
+    note.updated_at = now
+    note.updated_by_id = actor.user_id
+    session.add(
+        NoteRevision(
+            visit_id=note.visit_id,
+            version=note.version,
+            saved_at=now,
+            saved_by_id=actor.user_id,
+            subjective=sections["subjective"],
+            objective=sections["objective"],
+            assessment=sections["assessment"],
+            plan=sections["plan"],
+        )
+    )
+    await session.flush()
+    audit.record(
+        session,
+        Action.create if created else Action.update,
+        "visit_note",
+        note.visit_id,
+        patient_id=visit.patient_id,
+        detail={"version": note.version},
+    )
+    return note
+
+
+async def sign_note(
+    session: AsyncSession, *, actor: Actor, visit_id: int, version: int | None, now: datetime
+) -> VisitNote:
+    """Lock the note. With `version`, refuse if it is not the version the signer saw."""
+    visit = await _writable_visit(session, actor, visit_id)
+    note = await session.get(VisitNote, visit.id, with_for_update=True)
+    if note is None or not any(_sections_of(note).values()):
+        raise Conflict("Write the note before signing it.", code="note_empty")
+    if note.status is NoteStatus.signed:
+        raise Conflict("This note is already signed.", code="note_signed", current=_current(note))
+    if version is not None and version != note.version:
+        raise Conflict(
+            "This note was changed elsewhere since you last saw it. Review it, then sign.",
+            code="stale_version",
+            current=_current(note),
+        )
+    note.status = NoteStatus.signed
+    note.signed_at = now
+    note.signed_by_id = actor.user_id
+    await session.flush()
+    audit.record(
+        session,
+        Action.update,
+        "visit_note",
+        note.visit_id,
+        patient_id=visit.patient_id,
+        detail={"signed": True, "version": note.version},
+    )
+    return note
+
+
+async def add_addendum(
+    session: AsyncSession, *, actor: Actor, visit_id: int, text: Any, now: datetime
+) -> NoteAddendum:
+    """A signed addendum to a signed note (the note itself stays as it was signed)."""
+    visit = await _writable_visit(session, actor, visit_id)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("Write the addendum text.", field="text")
+    if len(text) > MAX_ADDENDUM:
+        raise InvalidInput(
+            f"The addendum is too long (at most {MAX_ADDENDUM} characters).", field="text"
+        )
+    note = await session.get(VisitNote, visit.id)
+    if note is None or note.status is not NoteStatus.signed:
+        raise Conflict(
+            "Sign the note first; addenda are added to a signed note.", code="note_not_signed"
+        )
+    addendum = NoteAddendum(
+        visit_id=note.visit_id, text=text.strip(), author_id=actor.user_id, signed_at=now
+    )
+    session.add(addendum)
+    await session.flush()
+    audit.record(
+        session,
+        Action.create,
+        "note_addendum",
+        addendum.id,
+        patient_id=visit.patient_id,
+        detail={"visit_id": note.visit_id},
+    )
+    return addendum
+
+
+async def _view(session: AsyncSession, visit: Visit, note: VisitNote | None) -> NoteView:
+    assert visit.id is not None
+    revisions = (
+        await session.execute(
+            select(func.count())
+            .select_from(NoteRevision)
+            .where(col(NoteRevision.visit_id) == visit.id)
+        )
+    ).scalar_one()
+    addenda = (
+        (
+            await session.execute(
+                select(NoteAddendum)
+                .where(col(NoteAddendum.visit_id) == visit.id)
+                .order_by(col(NoteAddendum.signed_at), col(NoteAddendum.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return NoteView(
+        visit_id=visit.id,
+        status=note.status if note else NoteStatus.draft,
+        sections=_sections_of(note),
+        version=note.version if note else 0,
+        updated_at=note.updated_at if note else None,
+        signed_at=note.signed_at if note else None,
+        signed_by_id=note.signed_by_id if note else None,
+        revisions=int(revisions),
+        addenda=list(addenda),
+    )
+
+
+async def read_note(
+    session: AsyncSession, *, actor: Actor, visit_id: int
+) -> tuple[Visit, NoteView]:
+    """The prescriber sees the draft or signed note; the patient only the signed summary.
+
+    Anyone else, and a patient before signing, gets NotFound (nothing to see).
+    """
+    visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber, Role.patient))
+    note = await session.get(VisitNote, visit.id)
+    if actor.role is Role.patient and (note is None or note.status is not NoteStatus.signed):
+        raise NotFound("There is no after-visit summary for this visit yet.")
+    view = await _view(session, visit, note)
+    audit.record(
+        session,
+        Action.read,
+        "visit_note",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"version": view.version, "status": view.status.value},
+    )
+    return visit, view

@@ -1,0 +1,250 @@
+"""Domain: medication orders on a visit, through the in-person gate, onto the medication list.
+
+Checks run in this order: the visit is the caller's and the patient has checked in; the
+product is in the catalogue; the fields are valid; the federal refill limit for the
+schedule; then the gate. Only then is the order created and the medication list updated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from telehealth import audit
+from telehealth.audit import Action
+from telehealth.auth.models import Role
+from telehealth.auth.policy import Actor
+from telehealth.errors import InvalidInput
+from telehealth.visits.access import get_visit_for
+from telehealth.visits.catalogue import Catalogue, Product, Schedule
+from telehealth.visits.gate import GateDecision, GatePolicy, check_controlled_order, ensure_allowed
+from telehealth.visits.medlist import record_order_on_list
+from telehealth.visits.models import MedicationOrder, Visit
+from telehealth.visits.notes import ensure_visit_open_for_writing
+
+ROUTES = (
+    "oral",
+    "sublingual",
+    "buccal",
+    "transdermal",
+    "topical",
+    "intranasal",
+    "inhaled",
+    "intramuscular",
+    "subcutaneous",
+    "intravenous",
+    "rectal",
+)
+# Federal limits (21 CFR 1306.12 and 1306.22): no refills for II; III and IV at most five
+# within six months of issue; V as the prescriber authorises.
+MAX_REFILLS: dict[Schedule | None, int | None] = {
+    Schedule.II: 0,
+    Schedule.III: 5,
+    Schedule.IV: 5,
+    Schedule.V: None,
+    None: None,
+}
+# Beyond a year of monthly refills an order is almost certainly a typing mistake.
+SANITY_REFILLS = 11
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z][A-Za-z ]{0,30})?\s*$")
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    medication_id: str
+    dose: str
+    route: str
+    frequency: str
+    quantity: str
+    refills: int
+    instructions: str
+
+
+def _text(
+    data: dict[str, Any], name: str, label: str, max_len: int, *, required: bool = True
+) -> str:
+    value = data.get(name)
+    if value is None:
+        value = ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{label} must be text.", field=name)
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"Enter the {label.lower()}.", field=name)
+    if len(value) > max_len:
+        raise InvalidInput(f"{label} is too long (at most {max_len} characters).", field=name)
+    return value
+
+
+def parse_order(data: dict[str, Any]) -> OrderInput:
+    """Validate an order's fields (shape only; the catalogue and the gate come after)."""
+    medication_id = data.get("medication_id")
+    if not isinstance(medication_id, str) or not medication_id.strip():
+        raise InvalidInput("Choose a medication from the catalogue.", field="medication_id")
+    route = _text(data, "route", "Route", 50).lower()
+    if route not in ROUTES:
+        raise InvalidInput(f"Route must be one of: {', '.join(ROUTES)}.", field="route")
+    quantity = _text(data, "quantity", "Quantity", 50)
+    match = _QUANTITY.match(quantity)
+    amount: Decimal | None = None
+    if match:
+        try:
+            amount = Decimal(match.group(1))
+        except InvalidOperation:  # pragma: no cover - the pattern only admits numbers
+            amount = None
+    if amount is None or amount <= 0:
+        raise InvalidInput(
+            "Quantity must be a number greater than zero, such as 30 or 30 tablets.",
+            field="quantity",
+        )
+    refills = data.get("refills", 0)
+    if isinstance(refills, str) and refills.strip().isdigit():
+        refills = int(refills.strip())
+    if refills in (None, ""):
+        refills = 0
+    if not isinstance(refills, int) or isinstance(refills, bool) or refills < 0:
+        raise InvalidInput("Refills must be a whole number, 0 or more.", field="refills")
+    if refills > SANITY_REFILLS:
+        raise InvalidInput(
+            f"At most {SANITY_REFILLS} refills can be ordered at once.", field="refills"
+        )
+    return OrderInput(
+        medication_id=medication_id.strip(),
+        dose=_text(data, "dose", "Dose", 100),
+        route=route,
+        frequency=_text(data, "frequency", "Frequency", 100),
+        quantity=quantity,
+        refills=refills,
+        instructions=_text(data, "instructions", "Instructions", 2000, required=False),
+    )
+
+
+def ensure_refills_allowed(product: Product, schedule: Schedule | None, refills: int) -> None:
+    limit = MAX_REFILLS.get(schedule)
+    if limit is None or refills <= limit:
+        return
+    assert schedule is not None
+    if limit == 0:
+        message = (
+            f"{product.name} is Schedule II: federal law allows no refills "
+            "(21 CFR 1306.12). Set refills to 0 and issue a new order when needed."
+        )
+    else:
+        message = (
+            f"{product.name} is Schedule {schedule.value}: federal law allows at most "
+            f"{limit} refills within six months of issue (21 CFR 1306.22)."
+        )
+    raise InvalidInput(
+        message,
+        code="refills_not_allowed",
+        field="refills",
+        max_refills=limit,
+        schedule=schedule.value,
+    )
+
+
+def get_product(catalogue: Catalogue, medication_id: str) -> Product:
+    product = catalogue.get(medication_id)
+    if product is None:
+        raise InvalidInput(
+            "That medication is not in the catalogue, so it cannot be ordered. Search the "
+            "catalogue and choose one of its entries.",
+            code="unknown_medication",
+            field="medication_id",
+        )
+    return product
+
+
+async def place_order(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    visit_id: int,
+    data: dict[str, Any],
+    now: datetime,
+    policy: GatePolicy,
+    catalogue: Catalogue,
+) -> tuple[MedicationOrder, GateDecision]:
+    """Order a medication on a visit; refused with 403 in_person_required by the gate."""
+    visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber,), for_update=True)
+    ensure_visit_open_for_writing(visit)
+    order_input = parse_order(data)
+    product = get_product(catalogue, order_input.medication_id)
+    decision = await check_controlled_order(
+        session,
+        patient_id=visit.patient_id,
+        prescriber_id=visit.prescriber_id,
+        visit=visit,
+        product_id=product.id,
+        on=now,
+        policy=policy,
+        catalogue=catalogue,
+    )
+    ensure_allowed(decision)
+    ensure_refills_allowed(product, decision.schedule, order_input.refills)
+    assert visit.id is not None
+    order = MedicationOrder(
+        visit_id=visit.id,
+        patient_id=visit.patient_id,
+        prescriber_id=visit.prescriber_id,
+        medication_id=product.id,
+        medication_name=product.name,
+        schedule=decision.schedule.value if decision.schedule else None,
+        schedule_basis=decision.schedule_basis[:200],
+        dose=order_input.dose,
+        route=order_input.route,
+        frequency=order_input.frequency,
+        quantity=order_input.quantity,
+        refills=order_input.refills,
+        instructions=order_input.instructions,
+        catalogue_version=catalogue.version,
+        created_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    audit.record(
+        session,
+        Action.create,
+        "medication_order",
+        order.id,
+        patient_id=visit.patient_id,
+        detail={"visit_id": visit.id, "gate_rule": decision.rule.value, "schedule": order.schedule},
+    )
+    await record_order_on_list(session, order=order, actor=actor, now=now)
+    return order, decision
+
+
+async def list_orders(
+    session: AsyncSession, *, actor: Actor, visit_id: int
+) -> tuple[Visit, list[MedicationOrder]]:
+    """The visit's orders, for its prescriber."""
+    visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber,))
+    orders = (
+        (
+            await session.execute(
+                select(MedicationOrder)
+                .where(col(MedicationOrder.visit_id) == visit_id)
+                .order_by(col(MedicationOrder.created_at), col(MedicationOrder.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    audit.record(
+        session,
+        Action.read,
+        "medication_order",
+        None,
+        patient_id=visit.patient_id,
+        detail={"visit_id": visit_id, "count": len(orders)},
+    )
+    return visit, list(orders)

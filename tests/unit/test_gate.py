@@ -1,0 +1,435 @@
+"""The in-person gate, decided from plain facts: one row per situation the rule must handle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from telehealth.config import Settings
+from telehealth.visits.catalogue import Catalogue, Schedule
+from telehealth.visits.gate import (
+    Evidence,
+    EvidenceKind,
+    GatePolicy,
+    InPersonRequired,
+    OrderFacts,
+    Rule,
+    decide,
+    ensure_allowed,
+    packaged_catalogue,
+    schedule_for,
+)
+
+PATIENT, BOB, CHARLIE, VISIT = 11, 22, 33, 44
+ORDER_AT = datetime(2025, 3, 1, 15, 0, tzinfo=UTC)
+STRICT = GatePolicy()
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return packaged_catalogue()
+
+
+def visit_by(prescriber: int, days_before: int, *, hours_before: int = 0) -> Evidence:
+    at = ORDER_AT - timedelta(days=days_before, hours=hours_before)
+    return Evidence(EvidenceKind.in_person_visit, 900 + days_before, prescriber, at.date(), at)
+
+
+def attested_by(prescriber: int, days_before: int) -> Evidence:
+    day = ORDER_AT.date() - timedelta(days=days_before)
+    return Evidence(EvidenceKind.in_person_evaluation, 700 + days_before, prescriber, day)
+
+
+def facts(
+    catalogue: Catalogue,
+    product: str,
+    *,
+    state: str | None = "NY",
+    state_source: str = "attested",
+    at: datetime = ORDER_AT,
+    in_person: bool = False,
+    evidence: tuple[Evidence, ...] = (),
+) -> OrderFacts:
+    found = catalogue.get(product)
+    return OrderFacts(
+        patient_id=PATIENT,
+        prescriber_id=BOB,
+        visit_id=VISIT,
+        visit_in_person=in_person,
+        product_id=product,
+        drug_name=found.name if found else product,
+        schedule=schedule_for(catalogue, product, state=state, on=at.date()),
+        state=state,
+        state_source=state_source,
+        order_at=at,
+        order_day=at.date(),
+        evidence=evidence,
+        catalogue_version=catalogue.version,
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    product: str
+    allowed: bool
+    rule: Rule
+    schedule: Schedule | None = None
+    state: str | None = "NY"
+    at: datetime = ORDER_AT
+    in_person: bool = False
+    evidence: tuple[Evidence, ...] = ()
+    policy: GatePolicy = STRICT
+    jurisdiction: str = "federal"
+
+
+ROWS = [
+    # Each federal schedule, by telehealth, nothing on file: refused.
+    Row(
+        "schedule II methylphenidate by telehealth",
+        "methylphenidate-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.II,
+    ),
+    Row(
+        "schedule III buprenorphine-naloxone by telehealth",
+        "buprenorphine-naloxone-sl-film",
+        False,
+        Rule.in_person_required,
+        Schedule.III,
+    ),
+    Row(
+        "schedule IV alprazolam by telehealth",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+    ),
+    Row(
+        "schedule V pregabalin by telehealth",
+        "pregabalin-capsule",
+        False,
+        Rule.in_person_required,
+        Schedule.V,
+    ),
+    Row("sertraline is not controlled", "sertraline-tablet", True, Rule.not_controlled),
+    Row("bupropion is not controlled", "bupropion-xl-tablet", True, Rule.not_controlled),
+    # Each schedule, with this prescriber's in-person visit on file: allowed.
+    Row(
+        "schedule II with own in-person visit",
+        "methylphenidate-tablet",
+        True,
+        Rule.in_person_on_file,
+        Schedule.II,
+        evidence=(visit_by(BOB, 30),),
+    ),
+    Row(
+        "schedule III with own attested evaluation",
+        "buprenorphine-naloxone-sl-film",
+        True,
+        Rule.in_person_on_file,
+        Schedule.III,
+        evidence=(attested_by(BOB, 90),),
+    ),
+    Row(
+        "schedule IV with own in-person visit",
+        "alprazolam-tablet",
+        True,
+        Rule.in_person_on_file,
+        Schedule.IV,
+        evidence=(visit_by(BOB, 1),),
+    ),
+    Row(
+        "schedule V with own evaluation years ago (no lookback)",
+        "pregabalin-capsule",
+        True,
+        Rule.in_person_on_file,
+        Schedule.V,
+        evidence=(attested_by(BOB, 2000),),
+    ),
+    # Placed during an in-person visit.
+    Row(
+        "schedule II during an in-person visit",
+        "methylphenidate-tablet",
+        True,
+        Rule.in_person_visit,
+        Schedule.II,
+        in_person=True,
+    ),
+    # Evidence that does not count.
+    Row(
+        "another prescriber's in-person visit does not count",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+    ),
+    Row(
+        "another prescriber's attestation does not count",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(attested_by(CHARLIE, 10),),
+    ),
+    Row(
+        "an in-person visit dated after the order does not count",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(BOB, -3),),
+    ),
+    Row(
+        "an evaluation dated after the order does not count",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(attested_by(BOB, -1),),
+    ),
+    Row(
+        "a visit later the same day does not count",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(BOB, 0, hours_before=-2),),
+    ),
+    Row(
+        "an attested evaluation on the order's day counts",
+        "alprazolam-tablet",
+        True,
+        Rule.in_person_on_file,
+        Schedule.IV,
+        evidence=(attested_by(BOB, 0),),
+    ),
+    # Lookback window.
+    Row(
+        "outside the lookback window",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(BOB, 400),),
+        policy=GatePolicy(lookback_days=365),
+    ),
+    Row(
+        "inside the lookback window",
+        "alprazolam-tablet",
+        True,
+        Rule.in_person_on_file,
+        Schedule.IV,
+        evidence=(visit_by(BOB, 400), attested_by(BOB, 200)),
+        policy=GatePolicy(lookback_days=365),
+    ),
+    Row(
+        "exactly at the edge of the lookback window",
+        "alprazolam-tablet",
+        True,
+        Rule.in_person_on_file,
+        Schedule.IV,
+        evidence=(attested_by(BOB, 365),),
+        policy=GatePolicy(lookback_days=365),
+    ),
+    # State schedules: gabapentin.
+    Row(
+        "gabapentin in Kentucky is schedule V",
+        "gabapentin-capsule",
+        False,
+        Rule.in_person_required,
+        Schedule.V,
+        state="KY",
+        jurisdiction="KY",
+    ),
+    Row(
+        "gabapentin in Ohio is not controlled",
+        "gabapentin-capsule",
+        True,
+        Rule.not_controlled,
+        state="OH",
+    ),
+    Row(
+        "gabapentin in Michigan before 2024-05-31 is schedule V",
+        "gabapentin-capsule",
+        False,
+        Rule.in_person_required,
+        Schedule.V,
+        state="MI",
+        at=datetime(2024, 5, 30, 16, 0, tzinfo=UTC),
+        jurisdiction="MI",
+    ),
+    Row(
+        "gabapentin in Michigan from 2024-05-31 is not controlled",
+        "gabapentin-capsule",
+        True,
+        Rule.not_controlled,
+        state="MI",
+        at=datetime(2024, 5, 31, 16, 0, tzinfo=UTC),
+    ),
+    Row(
+        "gabapentin in Kentucky with own in-person visit",
+        "gabapentin-capsule",
+        True,
+        Rule.in_person_on_file,
+        Schedule.V,
+        state="KY",
+        evidence=(visit_by(BOB, 5),),
+        jurisdiction="KY",
+    ),
+    # Fail closed.
+    Row(
+        "an unclassified product is treated as controlled",
+        "butalbital-apap-caffeine-tablet",
+        False,
+        Rule.in_person_required,
+    ),
+    Row(
+        "a product missing from the catalogue is treated as controlled",
+        "not-a-real-drug",
+        False,
+        Rule.in_person_required,
+    ),
+    # Federal telemedicine flexibility.
+    Row(
+        "flexibility off: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        at=datetime(2026, 6, 1, 15, 0, tzinfo=UTC),
+    ),
+    Row(
+        "flexibility on, on its last day: allowed",
+        "alprazolam-tablet",
+        True,
+        Rule.federal_flexibility,
+        Schedule.IV,
+        at=datetime(2026, 12, 31, 15, 0, tzinfo=UTC),
+        policy=GatePolicy(federal_flexibility=True),
+    ),
+    Row(
+        "flexibility on, after 2026-12-31: void, refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        at=datetime(2027, 1, 1, 15, 0, tzinfo=UTC),
+        policy=GatePolicy(federal_flexibility=True),
+    ),
+    # Pathways not implemented never open the gate.
+    Row(
+        "VA pathway switched on is ignored",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+        policy=GatePolicy(va_pathway=True),
+    ),
+    Row(
+        "buprenorphine pathway switched on is ignored",
+        "buprenorphine-naloxone-sl-film",
+        False,
+        Rule.in_person_required,
+        Schedule.III,
+        policy=GatePolicy(buprenorphine_oud_pathway=True),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_the_gate_decides_each_situation_as_the_rule_says(catalogue: Catalogue, row: Row):
+    result = decide(
+        facts(
+            catalogue,
+            row.product,
+            state=row.state,
+            at=row.at,
+            in_person=row.in_person,
+            evidence=row.evidence,
+        ),
+        row.policy,
+    )
+    assert (result.allowed, result.rule) == (row.allowed, row.rule), result.message
+    assert result.controlled is (row.rule is not Rule.not_controlled)
+    if row.schedule is not None:
+        assert result.schedule is row.schedule
+        assert result.jurisdiction == row.jurisdiction
+    assert result.policy_version == row.policy.version
+    assert result.catalogue_version == catalogue.version
+    if not row.allowed:
+        assert result.book_url is not None
+
+
+def test_the_refusal_names_the_drug_its_schedule_the_rule_and_the_way_forward(catalogue):
+    result = decide(facts(catalogue, "alprazolam-tablet"), STRICT)
+    assert not result.allowed
+    assert "Alprazolam" in result.message
+    assert "Schedule IV" in result.message
+    assert "21 CFR 1308.14" in result.message
+    assert "21 U.S.C. 829(e)" in result.message
+    assert "in-person visit" in result.message
+    assert result.book_url == (
+        f"/scheduler?patient_id={PATIENT}&prescriber_id={BOB}&modality=in_person"
+    )
+    with pytest.raises(InPersonRequired) as refused:
+        ensure_allowed(result)
+    assert refused.value.code == "in_person_required"
+    assert refused.value.extra["book_url"] == result.book_url
+    assert refused.value.extra["schedule"] == "IV"
+
+
+def test_a_refusal_outside_the_lookback_says_the_evaluation_is_too_old(catalogue):
+    result = decide(
+        facts(catalogue, "alprazolam-tablet", evidence=(visit_by(BOB, 400),)),
+        GatePolicy(lookback_days=365),
+    )
+    assert not result.allowed
+    assert "365-day" in result.message
+
+
+def test_an_unclassified_product_is_refused_as_controlled_and_says_so(catalogue):
+    result = decide(facts(catalogue, "butalbital-apap-caffeine-tablet"), STRICT)
+    assert result.controlled
+    assert "treated as controlled" in result.message
+
+
+def test_the_decision_says_when_the_home_state_stood_in_for_an_attested_location(catalogue):
+    result = decide(
+        facts(catalogue, "gabapentin-capsule", state="KY", state_source="home_state"), STRICT
+    )
+    assert not result.allowed
+    assert any("home state" in note for note in result.notes)
+
+
+def test_the_latest_qualifying_evaluation_is_the_evidence(catalogue):
+    old, recent = attested_by(BOB, 300), visit_by(BOB, 20)
+    result = decide(facts(catalogue, "alprazolam-tablet", evidence=(old, recent)), STRICT)
+    assert result.evidence == recent
+    detail = result.audit_detail(facts(catalogue, "alprazolam-tablet"))
+    assert detail["decision"] == "allow"
+    assert detail["evidence"] == {
+        "kind": "in_person_visit",
+        "id": recent.id,
+        "on": recent.day.isoformat(),
+    }
+    assert detail["policy_version"] == STRICT.version
+    assert detail["schedule"] == "IV"
+
+
+def test_the_policy_comes_from_settings_and_its_version_names_every_setting():
+    settings = Settings(in_person_lookback_days=365, federal_flexibility=True, secret_key="x" * 40)
+    policy = GatePolicy.from_settings(settings)
+    assert policy.lookback_days == 365
+    assert "lookback=365d" in policy.version
+    assert "flexibility=on<=2026-12-31" in policy.version
+    assert "va=off" in policy.version
+    assert policy.version != GatePolicy().version
+    assert GatePolicy().version == replace(GatePolicy()).version
+    assert policy.flexibility_in_force(date(2026, 12, 31))
+    assert not policy.flexibility_in_force(date(2027, 1, 1))

@@ -1,0 +1,174 @@
+// The note editor: autosave (debounced, carrying the version it is based on), conflict
+// resolution that never drops what was typed, signing and addenda.
+import { api, show, setText, when } from "./record-api.js";
+
+const SECTIONS = ["subjective", "objective", "assessment", "plan"];
+const LABELS = { subjective: "Subjective", objective: "Objective", assessment: "Assessment", plan: "Plan" };
+const AUTOSAVE_MS = 800;
+
+export function initNote(root) {
+  const visitId = root.dataset.visitId;
+  const url = `/api/visits/${visitId}/note`;
+  const form = root.querySelector("[data-note-form]");
+  const fields = Object.fromEntries(SECTIONS.map((name) => [name, form.elements.namedItem(name)]));
+  const status = root.querySelector("[data-note-status]");
+  const errorBox = root.querySelector("[data-note-error]");
+  const conflict = root.querySelector("[data-note-conflict]");
+  const signButton = root.querySelector("[data-note-sign]");
+  const signedBox = root.querySelector("[data-note-signed]");
+  const addenda = root.querySelector("[data-addenda]");
+  const addendaList = root.querySelector("[data-addenda-list]");
+  const addendumForm = root.querySelector("[data-addendum-form]");
+  const addendumError = root.querySelector("[data-addendum-error]");
+
+  const state = {
+    version: 0, editable: root.dataset.canWrite === "true", dirty: false, saving: null,
+    timer: null, conflict: null,
+  };
+
+  const values = () => Object.fromEntries(SECTIONS.map((name) => [name, fields[name].value]));
+  const fill = (source) => SECTIONS.forEach((name) => { fields[name].value = source[name] || ""; });
+  const setEditable = (editable) => {
+    state.editable = editable;
+    SECTIONS.forEach((name) => { fields[name].readOnly = !editable; });
+    show(signButton, editable);
+  };
+
+  function renderAddenda(list, canAdd) {
+    addendaList.replaceChildren(...list.map((a) => {
+      const item = document.createElement("li");
+      const text = document.createElement("p");
+      text.className = "prewrap";
+      text.textContent = a.text;
+      const meta = document.createElement("p");
+      meta.className = "muted";
+      meta.textContent = `Signed ${when(a.signed_at)}`;
+      item.append(text, meta);
+      return item;
+    }));
+    show(addenda, list.length > 0 || canAdd);
+    show(addendumForm, canAdd);
+  }
+
+  function render(note) {
+    state.version = note.version;
+    if (!state.dirty) fill(note);
+    const perms = note.permissions || {};
+    const signed = note.status === "signed";
+    setEditable(Boolean(perms.can_edit));
+    show(signedBox, signed);
+    if (signed) setText(signedBox, `Signed ${when(note.signed_at)}. The note is locked; add an addendum to correct or add to it.`);
+    else if (note.updated_at) setText(status, `Saved ${when(note.updated_at)}`);
+    renderAddenda(note.addenda || [], Boolean(perms.can_add_addendum));
+  }
+
+  async function load() {
+    const result = await api("GET", url);
+    if (result.ok) render(result.data);
+    else { show(errorBox, true); setText(errorBox, result.error.message); }
+  }
+
+  function schedule() {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(save, AUTOSAVE_MS);
+  }
+
+  async function save() {
+    clearTimeout(state.timer);
+    if (!state.dirty || !state.editable || state.conflict) return state.saving;
+    if (state.saving) { await state.saving; return save(); }
+    const sent = values();
+    setText(status, "Saving…");
+    state.saving = (async () => {
+      const result = await api("PUT", url, { ...sent, version: state.version });
+      if (result.ok) {
+        state.version = result.data.version;
+        const changedSince = SECTIONS.some((name) => fields[name].value !== sent[name]);
+        state.dirty = changedSince;
+        show(errorBox, false);
+        setText(status, changedSince ? "Unsaved changes" : `Saved ${when(result.data.updated_at)}`);
+        if (changedSince) schedule();
+      } else if (result.error.code === "stale_version") {
+        showConflict(result.error.current);
+      } else if (result.error.code === "note_signed") {
+        state.dirty = false;
+        setText(status, "");
+        await load();
+        show(errorBox, true);
+        setText(errorBox, `${result.error.message} Your unsaved text was not applied.`);
+      } else {
+        setText(status, "Not saved");
+        show(errorBox, true);
+        setText(errorBox, result.error.message);
+      }
+    })();
+    try { await state.saving; } finally { state.saving = null; }
+    return null;
+  }
+
+  function showConflict(current) {
+    state.conflict = current;
+    setText(status, "Not saved: changed elsewhere");
+    setText(conflict.querySelector("[data-conflict-version]"), `(version ${current.version})`);
+    const list = conflict.querySelector("[data-conflict-theirs]");
+    list.replaceChildren(...SECTIONS.flatMap((name) => {
+      const term = document.createElement("dt");
+      term.textContent = LABELS[name];
+      const detail = document.createElement("dd");
+      detail.className = "prewrap";
+      detail.textContent = current[name] || "(empty)";
+      return [term, detail];
+    }));
+    show(conflict, true);
+    conflict.querySelector("[data-conflict-keep-mine]").focus();
+  }
+
+  conflict.querySelector("[data-conflict-keep-mine]").addEventListener("click", () => {
+    state.version = state.conflict.version;
+    state.conflict = null;
+    show(conflict, false);
+    state.dirty = true;
+    save();
+  });
+  conflict.querySelector("[data-conflict-take-theirs]").addEventListener("click", () => {
+    const current = state.conflict;
+    state.conflict = null;
+    show(conflict, false);
+    fill(current);
+    state.version = current.version;
+    state.dirty = false;
+    setText(status, `Showing the saved version ${current.version}`);
+  });
+
+  form.addEventListener("input", (event) => {
+    if (!SECTIONS.includes(event.target.name) || !state.editable) return;
+    state.dirty = true;
+    if (!state.conflict) setText(status, "Unsaved changes");
+    schedule();
+  });
+  form.addEventListener("submit", (event) => event.preventDefault());
+
+  signButton?.addEventListener("click", async () => {
+    signButton.disabled = true;
+    await save();
+    if (state.conflict || state.dirty) { signButton.disabled = false; return; }
+    const result = await api("POST", `${url}/sign`, { version: state.version });
+    signButton.disabled = false;
+    if (result.ok) { show(errorBox, false); await load(); signedBox.focus?.(); }
+    else { show(errorBox, true); setText(errorBox, result.error.message); }
+  });
+
+  addendumForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = addendumForm.elements.namedItem("text");
+    const result = await api("POST", `${url}/addenda`, { text: text.value });
+    if (result.ok) { text.value = ""; show(addendumError, false); await load(); }
+    else { show(addendumError, true); setText(addendumError, result.error.message); }
+  });
+
+  window.addEventListener("beforeunload", (event) => {
+    if (state.dirty || state.saving) { save(); event.preventDefault(); }
+  });
+
+  load();
+}

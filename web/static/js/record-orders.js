@@ -1,0 +1,203 @@
+// The order form: catalogue search (an accessible combobox over /api/medications), and the
+// gate's refusal shown right where the order was typed, with every field kept as typed.
+import { api, show, setText, when } from "./record-api.js";
+
+const SEARCH_MS = 200;
+
+function scheduleWords(schedule) {
+  return schedule ? `Schedule ${schedule} (federal)` : "Not federally controlled";
+}
+
+export function initOrders(root) {
+  const form = root.querySelector("[data-order-form]");
+  if (!form) return;
+  const visitId = root.dataset.visitId;
+  const search = form.querySelector("[data-med-search]");
+  const hiddenId = form.querySelector("[data-med-id]");
+  const options = form.querySelector("[data-med-options]");
+  const chosen = form.querySelector("[data-med-chosen]");
+  const refusal = form.querySelector("[data-order-refusal]");
+  const refusalMessage = form.querySelector("[data-order-refusal-message]");
+  const refusalAction = form.querySelector("[data-order-refusal-action]");
+  const bookLink = form.querySelector("[data-order-book]");
+  const success = form.querySelector("[data-order-success]");
+  const submit = form.querySelector("[data-order-submit]");
+  const orderList = root.querySelector("[data-order-list]");
+  let results = [];
+  let active = -1;
+  let timer = null;
+  let lastQuery = "";
+
+  function closeOptions() {
+    options.hidden = true;
+    search.setAttribute("aria-expanded", "false");
+    search.removeAttribute("aria-activedescendant");
+    active = -1;
+  }
+
+  function highlight(index) {
+    const items = [...options.children];
+    items.forEach((item, i) => item.setAttribute("aria-selected", String(i === index)));
+    active = index;
+    if (items[index]) {
+      search.setAttribute("aria-activedescendant", items[index].id);
+      items[index].scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function choose(med) {
+    hiddenId.value = med.id;
+    search.value = med.name;
+    setText(chosen, `${med.name}: ${scheduleWords(med.federal_schedule)}`);
+    closeOptions();
+    clearFieldErrors();
+  }
+
+  function renderOptions() {
+    options.replaceChildren(...results.map((med, i) => {
+      const item = document.createElement("li");
+      item.id = `${options.id}-${i}`;
+      item.setAttribute("role", "option");
+      item.setAttribute("aria-selected", "false");
+      item.dataset.medicationId = med.id;
+      item.textContent = `${med.name} — ${scheduleWords(med.federal_schedule)}`;
+      item.addEventListener("mousedown", (event) => event.preventDefault());
+      item.addEventListener("click", () => { choose(med); search.focus(); });
+      return item;
+    }));
+    if (!results.length) {
+      const none = document.createElement("li");
+      none.className = "muted";
+      none.textContent = "No match in the catalogue. A drug that is not in the catalogue cannot be ordered.";
+      options.replaceChildren(none);
+    }
+    options.hidden = false;
+    search.setAttribute("aria-expanded", "true");
+  }
+
+  async function runSearch() {
+    const q = search.value.trim();
+    if (q.length < 2) { closeOptions(); return; }
+    lastQuery = q;
+    const result = await api("GET", `/api/medications?q=${encodeURIComponent(q)}`);
+    if (q !== lastQuery || search.value.trim() !== q) return;  // typed on meanwhile
+    results = result.ok ? result.data.medications : [];
+    renderOptions();
+  }
+
+  search.addEventListener("input", () => {
+    hiddenId.value = "";
+    setText(chosen, "");
+    clearTimeout(timer);
+    timer = setTimeout(runSearch, SEARCH_MS);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (options.hidden) {
+      if (event.key === "ArrowDown" && search.value.trim().length >= 2) { runSearch(); event.preventDefault(); }
+      return;
+    }
+    if (event.key === "ArrowDown") { highlight(Math.min(active + 1, results.length - 1)); event.preventDefault(); }
+    else if (event.key === "ArrowUp") { highlight(Math.max(active - 1, 0)); event.preventDefault(); }
+    else if (event.key === "Enter" && active >= 0 && results[active]) { choose(results[active]); event.preventDefault(); }
+    else if (event.key === "Escape") { closeOptions(); event.preventDefault(); }
+  });
+  search.addEventListener("blur", () => setTimeout(closeOptions, 150));
+
+  function clearFieldErrors() {
+    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+  }
+
+  function showRefusal(error) {
+    setText(refusalMessage, error.message);
+    if (error.book_url) {
+      bookLink.href = error.book_url;
+      show(refusalAction, true);
+    } else show(refusalAction, false);
+    show(refusal, true);
+    const field = error.field === "medication_id" ? search : error.field && form.elements.namedItem(error.field);
+    if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); }
+    else refusal.focus();
+  }
+
+  async function loadOrders() {
+    if (!orderList) return;
+    const result = await api("GET", `/api/visits/${visitId}/orders`);
+    if (!result.ok) return;
+    if (!result.data.orders.length) return;
+    orderList.replaceChildren(...result.data.orders.map((o) => {
+      const item = document.createElement("li");
+      const name = document.createElement("strong");
+      name.textContent = o.name;
+      const refills = o.refills ? `, ${o.refills} refill${o.refills === 1 ? "" : "s"}` : ", no refills";
+      item.append(name, ` — ${o.dose}, ${o.route}, ${o.frequency}; quantity ${o.quantity}${refills} (${when(o.created_at)})`);
+      return item;
+    }));
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    show(success, false);
+    show(refusal, false);
+    clearFieldErrors();
+    if (!hiddenId.value) {
+      showRefusal({ message: "Choose a medication from the catalogue list.", field: "medication_id" });
+      return;
+    }
+    const data = new FormData(form);
+    const refillsText = String(data.get("refills") || "0").trim();
+    const body = {
+      medication_id: hiddenId.value,
+      dose: String(data.get("dose") || ""),
+      route: String(data.get("route") || ""),
+      frequency: String(data.get("frequency") || ""),
+      quantity: String(data.get("quantity") || ""),
+      refills: /^\d+$/.test(refillsText) ? Number(refillsText) : refillsText,
+      instructions: String(data.get("instructions") || ""),
+    };
+    submit.disabled = true;
+    const result = await api("POST", `/api/visits/${visitId}/orders`, body);
+    submit.disabled = false;
+    if (!result.ok) { showRefusal(result.error); return; }
+    const name = search.value;
+    form.reset();
+    hiddenId.value = "";
+    setText(chosen, "");
+    setText(success, `Ordered ${name}.`);
+    show(success, true);
+    root.dispatchEvent(new CustomEvent("record:medications-changed"));
+    loadOrders();
+  });
+
+  const evaluation = root.querySelector("[data-evaluation]");
+  const evaluationForm = root.querySelector("[data-evaluation-form]");
+  root.querySelector("[data-open-evaluation]")?.addEventListener("click", () => {
+    evaluation.open = true;
+    evaluationForm.elements.namedItem("date").focus();
+  });
+  evaluationForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const errorBox = evaluationForm.querySelector("[data-evaluation-error]");
+    const okBox = evaluationForm.querySelector("[data-evaluation-success]");
+    show(errorBox, false);
+    show(okBox, false);
+    const data = new FormData(evaluationForm);
+    const body = {
+      date: String(data.get("date") || ""),
+      location: String(data.get("location") || ""),
+      attestation: String(data.get("attestation") || ""),
+    };
+    const result = await api("POST", `/api/patients/${root.dataset.patientId}/in-person-evaluations`, body);
+    if (!result.ok) {
+      setText(errorBox, result.error.message);
+      show(errorBox, true);
+      const field = result.error.field && evaluationForm.elements.namedItem(result.error.field);
+      if (field) field.focus();
+      return;
+    }
+    evaluationForm.reset();
+    setText(okBox, `In-person evaluation of ${result.data.date} recorded. You can place the order again.`);
+    show(okBox, true);
+  });
+
+  loadOrders();
+}
