@@ -181,10 +181,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _error_page(request: web.Request, status: int, message: str) -> web.Response:
-    response = aiohttp_jinja2.render_template(
-        "error.html", request, {"status": status, "message": message}, status=status
-    )
-    return response
+    # Rendered from middleware, possibly before the template context processors ran.
+    context = {
+        "status": status,
+        "message": message,
+        "actor": actor_or_none(request),
+        "settings": request.app[SETTINGS],
+        "csrf_token": csrf_token(request),
+    }
+    return aiohttp_jinja2.render_template("error.html", request, context, status=status)
 
 
 NO_DB_PREFIXES = ("/static/", "/vendor/", "/healthz", "/socket.io")
@@ -234,6 +239,11 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
             return response
         try:
             return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                raise
+            # A raised redirect is success: commit, then send it as a plain response.
+            return web.Response(status=exc.status, headers=exc.headers)
         except PermissionDenied:
             actor = resolved.actor
             audit.record(

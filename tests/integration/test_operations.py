@@ -124,10 +124,46 @@ async def test_behind_a_trusted_proxy_the_audit_records_the_real_client(
 
     proxied = settings.model_copy(update={"trust_proxy": True})
     async with TestClient(TestServer(create_app(proxied, clock=clock))) as c:
-        await c.post("/api/session", json={"username": "bob", "password": cast.bob.password},
-                     headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"})
+        await c.post(
+            "/api/session",
+            json={"username": "bob", "password": cast.bob.password},
+            headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"},
+        )
     async with sessionmaker() as session:
-        last = (await session.execute(
-            select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))).scalar_one()
+        last = (
+            await session.execute(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))
+        ).scalar_one()
     assert last.action == "login"
     assert last.source_address == "203.0.113.9"
+
+
+async def test_a_raised_redirect_commits_the_request_like_any_success(
+    settings, clock, sessionmaker
+):
+    from sqlmodel import col, select
+
+    from telehealth import audit
+    from telehealth.audit import Action, AuditEntry
+    from telehealth.http.context import db
+
+    app = create_app(settings, clock=clock)
+
+    async def write_then_redirect(request: web.Request) -> web.Response:
+        audit.record(db(request), Action.export, "probe", "redirect")
+        raise web.HTTPSeeOther("/login")
+
+    app.router.add_get("/probe", write_then_redirect)
+    async with TestClient(TestServer(app)) as c:
+        response = await c.get("/probe", allow_redirects=False)
+        assert response.status == 303
+    async with sessionmaker() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(AuditEntry).where(col(AuditEntry.resource_type) == "probe")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(rows) == 1
