@@ -36,15 +36,26 @@ class Person:
 async def make_user(
     sessionmaker: async_sessionmaker[AsyncSession], role: str, username: str, **extra: Any
 ) -> Person:
-    data: dict[str, Any] = {"username": username, "role": role,
-                            "full_name": extra.pop("full_name", username.title()),
-                            "password": extra.pop("password", PASSWORD)}
+    data: dict[str, Any] = {
+        "username": username,
+        "role": role,
+        "full_name": extra.pop("full_name", username.title()),
+        "password": extra.pop("password", PASSWORD),
+    }
     if role == "patient":
-        data.update(date_of_birth="1990-05-17", state="NY", timezone="America/New_York",
-                    email=f"{username}@example.org")
+        data.update(
+            date_of_birth="1990-05-17",
+            state="NY",
+            timezone="America/New_York",
+            email=f"{username}@example.org",
+        )
     if role == "prescriber":
-        data.update(credential="MD", npi=npi_with_check_digit(str(next(_npis))),
-                    licensed_states=["NY", "NJ"], timezone="America/New_York")
+        data.update(
+            credential="MD",
+            npi=npi_with_check_digit(str(next(_npis))),
+            licensed_states=["NY", "NJ"],
+            timezone="America/New_York",
+        )
     data.update(extra)
     async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
         user: User = await create_user(session, actor=None, data=data, now=utcnow())
@@ -67,18 +78,19 @@ async def cast(sessionmaker: async_sessionmaker[AsyncSession]) -> Cast:
     return Cast(
         alice=await make_user(sessionmaker, "patient", "alice", full_name="Alice Able"),
         bob=await make_user(sessionmaker, "prescriber", "bob", full_name="Dr Bob Baker"),
-        charlie=await make_user(sessionmaker, "prescriber", "charlie",
-                                full_name="Dr Charlie Chu"),
+        charlie=await make_user(sessionmaker, "prescriber", "charlie", full_name="Dr Charlie Chu"),
         sam=await make_user(sessionmaker, "scheduler", "sam"),
         ada=await make_user(sessionmaker, "admin", "ada"),
-        dana=await make_user(sessionmaker, "patient", "dana", state="KY",
-                             timezone="America/Chicago"),
+        dana=await make_user(
+            sessionmaker, "patient", "dana", state="KY", timezone="America/Chicago"
+        ),
     )
 
 
 async def login(client: Any, person: Person) -> dict[str, Any]:
-    response = await client.post("/api/session",
-                                 json={"username": person.username, "password": person.password})
+    response = await client.post(
+        "/api/session", json={"username": person.username, "password": person.password}
+    )
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
@@ -107,9 +119,13 @@ async def make_visit(
 
     async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
         visit = Visit(
-            patient_id=patient.id, prescriber_id=prescriber.id,
-            visit_type=VisitType(visit_type), modality=Modality(modality),
-            status=VisitStatus(status), start=start, end=start + timedelta(minutes=minutes),
+            patient_id=patient.id,
+            prescriber_id=prescriber.id,
+            visit_type=VisitType(visit_type),
+            modality=Modality(modality),
+            status=VisitStatus(status),
+            start=start,
+            end=start + timedelta(minutes=minutes),
             location_state=location_state,
             checked_in_at=start if status in ("waiting", "in_progress", "finished") else None,
         )
@@ -117,3 +133,122 @@ async def make_visit(
         await session.flush()
         assert visit.id is not None
         return visit.id
+
+
+async def session_token(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    person: Person,
+    *,
+    visit_id: int | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A session cookie value for `person`, as if signed in (or, with `visit_id`, as if they
+    came in through that visit's join link)."""
+    from telehealth.auth.service import start_session
+
+    async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
+        user = await session.get(User, person.id)
+        assert user is not None
+        return await start_session(
+            session, user=user, now=now or utcnow(), source_address=None, visit_id=visit_id
+        )
+
+
+class VisitsSocket:
+    """A socket.io client on namespace /visits that records every event it receives."""
+
+    def __init__(self, url: str, token: str | None, **options: Any) -> None:
+        import asyncio
+
+        import aiohttp
+        import socketio
+        from yarl import URL
+
+        self.url = url
+        self.token = token
+        options.setdefault("reconnection", False)
+        # A cookie jar like a browser's: the cookie goes with every (re)connection. (Passed
+        # as a header, python-engineio's client drops it after the first connection.)
+        jar = aiohttp.CookieJar(unsafe=True)
+        if token:
+            jar.update_cookies({"th_session": token}, response_url=URL(url))
+        self.http = aiohttp.ClientSession(cookie_jar=jar)
+        self.sio = socketio.AsyncClient(http_session=self.http, **options)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Condition()
+        self.sio.on("*", self._record, namespace="/visits")
+        self.sio.on("connect", self._connected, namespace="/visits")
+
+    async def _connected(self) -> None:
+        await self._record("connect")
+
+    async def _record(self, event: str, *args: Any) -> None:
+        async with self._changed:
+            self.events.append((event, args[0] if args else None))
+            self._changed.notify_all()
+
+    async def connect(self) -> VisitsSocket:
+        headers = {"Cookie": f"th_session={self.token}"} if self.token else {}
+        await self.sio.connect(
+            self.url,
+            headers=headers,
+            namespaces=["/visits"],
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+        return self
+
+    async def call(self, event: str, data: Any = None, timeout: float = 5) -> Any:
+        return await self.sio.call(event, data, namespace="/visits", timeout=timeout)
+
+    async def emit(self, event: str, data: Any = None) -> None:
+        await self.sio.emit(event, data, namespace="/visits")
+
+    async def stream(self) -> Any:
+        """Every event received, in order, waiting for the next one (an async iterator)."""
+        index = 0
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda i=index: len(self.events) > i)
+            yield self.events[index]
+            index += 1
+
+    def received(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    async def wait_for(self, event: str, count: int = 1, timeout: float = 5) -> list[Any]:
+        import asyncio
+
+        async def enough() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.received(event)) >= count)
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.received(event)
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+        await self.http.close()
+
+
+async def open_hours(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    prescriber: Person,
+    *,
+    start: str = "09:00",
+    end: str = "17:00",
+    days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6),
+    buffer_minutes: int | None = None,
+) -> None:
+    """Give a prescriber the same weekly hours (in their own zone) on the given weekdays."""
+    from telehealth.scheduling.service import set_availability
+
+    async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
+        await set_availability(
+            session,
+            actor=None,
+            prescriber_id=prescriber.id,
+            weekly=[{"weekday": d, "start": start, "end": end} for d in days],
+            exceptions=[],
+            buffer_minutes=buffer_minutes,
+        )

@@ -35,10 +35,21 @@ def _mac(secret: str, payload: bytes) -> bytes:
     return hmac.new(secret.encode(), _DOMAIN + payload, hashlib.sha256).digest()
 
 
+def _mask(secret: str, mac: bytes) -> bytes:
+    # The ids are hidden too (not only signed), so a link says nothing about visit numbers.
+    key = hmac.new(secret.encode(), b"telehealth-join-mask:" + mac, hashlib.sha256).digest()
+    return key[: _PAYLOAD.size]
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
 def make_token(visit: Visit, secret: str) -> str:
     assert visit.id is not None
     payload = _PAYLOAD.pack(visit.id, visit.sequence)
-    raw = payload + _mac(secret, payload)
+    mac = _mac(secret, payload)
+    raw = mac + _xor(payload, _mask(secret, mac))
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -52,7 +63,11 @@ def read_token(token: str, secret: str) -> tuple[int, int] | None:
         return None
     if len(raw) != _PAYLOAD.size + 32:
         return None
-    payload, mac = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+        # One spelling per link: the try counter is keyed on the token text.
+        return None
+    mac, masked = raw[:32], raw[32:]
+    payload = _xor(masked, _mask(secret, mac))
     if not hmac.compare_digest(mac, _mac(secret, payload)):
         return None
     visit_id, sequence = _PAYLOAD.unpack(payload)

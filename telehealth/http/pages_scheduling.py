@@ -1,7 +1,130 @@
-"""Web layer: pages scheduling."""
+"""Web layer: the availability editor (a plain form that works without JavaScript)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import aiohttp_jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
+
+from telehealth.auth import service as auth_service
+from telehealth.errors import InvalidInput
+from telehealth.http.context import db, path_id, require_actor
+from telehealth.scheduling import service as svc
+from telehealth.scheduling.policy import ensure_can_edit_availability
 
 routes = web.RouteTableDef()
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+RANGES_PER_DAY = 3
+BLANK_EXCEPTIONS = 3
+EXCEPTION_KINDS = {
+    "off": "Day off",
+    "off_part": "Time off (part of the day)",
+    "extra": "Extra hours",
+}
+
+
+def _form_rows(availability: dict[str, Any]) -> dict[str, Any]:
+    """The editor's rows: each weekday with a fixed number of range inputs, then exceptions."""
+    days: list[dict[str, Any]] = []
+    for n, name in enumerate(WEEKDAYS):
+        ranges = [r for r in availability["weekly"] if r["weekday"] == n]
+        ranges += [{"start": "", "end": ""}] * max(0, RANGES_PER_DAY - len(ranges))
+        days.append({"index": n, "name": name, "ranges": ranges})
+    exceptions = []
+    for e in availability["exceptions"]:
+        if not e.get("available", True):
+            kind = "off_part" if e.get("start") else "off"
+        else:
+            kind = "extra"
+        exceptions.append(
+            {"date": e["date"], "kind": kind, "start": e.get("start", ""), "end": e.get("end", "")}
+        )
+    exceptions += [{"date": "", "kind": "off", "start": "", "end": ""}] * BLANK_EXCEPTIONS
+    return {"days": days, "exceptions": exceptions}
+
+
+def _parse_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    def get(name: str) -> str:
+        return str(form.get(name, "")).strip()
+
+    weekly: list[dict[str, Any]] = []
+    for day in range(7):
+        for n in range(int(get(f"w{day}_count") or RANGES_PER_DAY)):
+            start, end = get(f"w{day}_{n}_start"), get(f"w{day}_{n}_end")
+            if start or end:
+                weekly.append({"weekday": day, "start": start, "end": end})
+    exceptions: list[dict[str, Any]] = []
+    for n in range(int(get("x_count") or 0)):
+        on, kind = get(f"x{n}_date"), get(f"x{n}_kind")
+        start, end = get(f"x{n}_start"), get(f"x{n}_end")
+        if not on:
+            continue
+        if kind == "off":
+            exceptions.append({"date": on, "available": False})
+        elif kind == "off_part":
+            exceptions.append({"date": on, "available": False, "start": start, "end": end})
+        else:
+            exceptions.append({"date": on, "start": start, "end": end})
+    buffer = get("buffer_minutes")
+    try:
+        buffer_minutes = int(buffer) if buffer else 0
+    except ValueError:
+        raise InvalidInput("The buffer must be a whole number of minutes.") from None
+    return {"weekly": weekly, "exceptions": exceptions, "buffer_minutes": buffer_minutes}
+
+
+async def _context(request: web.Request, prescriber_id: int) -> dict[str, Any]:
+    actor = require_actor(request)
+    ensure_can_edit_availability(actor, prescriber_id)
+    current = await svc.get_availability(db(request), actor=actor, prescriber_id=prescriber_id)
+    prescriber = await auth_service.get_user(db(request), prescriber_id)
+    return {
+        "prescriber": prescriber,
+        "timezone": current.timezone,
+        "buffer_minutes": current.buffer_minutes,
+        "availability": {"weekly": current.weekly, "exceptions": current.exceptions},
+        "kinds": EXCEPTION_KINDS,
+        "ranges_per_day": RANGES_PER_DAY,
+    }
+
+
+@routes.get("/prescribers/{id}/availability")
+async def availability_page(request: web.Request) -> web.StreamResponse:
+    prescriber_id = path_id(request)
+    context = await _context(request, prescriber_id)
+    context.update(_form_rows(context["availability"]))
+    context["saved"] = request.query.get("saved") == "1"
+    return aiohttp_jinja2.render_template("scheduling_availability.html", request, context)
+
+
+@routes.post("/prescribers/{id}/availability")
+async def availability_submit(request: web.Request) -> web.StreamResponse:
+    prescriber_id = path_id(request)
+    context = await _context(request, prescriber_id)
+    form = await request.post()
+    submitted: dict[str, Any] = {}
+    try:
+        submitted = _parse_form(form)
+        await svc.set_availability(
+            db(request),
+            actor=require_actor(request),
+            prescriber_id=prescriber_id,
+            weekly=submitted["weekly"],
+            exceptions=submitted["exceptions"],
+            buffer_minutes=submitted["buffer_minutes"],
+        )
+    except InvalidInput as exc:
+        # Show the form again with what was typed, and say what to fix.
+        shown = submitted or {"weekly": [], "exceptions": []}
+        context.update(_form_rows(shown))
+        context["buffer_minutes"] = submitted.get("buffer_minutes", context["buffer_minutes"])
+        context["error"] = exc.message
+        return aiohttp_jinja2.render_template(
+            "scheduling_availability.html", request, context, status=422
+        )
+    # Returned, not raised: a raised redirect would roll the change back.
+    location = f"/prescribers/{prescriber_id}/availability?saved=1"
+    return web.Response(status=303, headers={"Location": location})

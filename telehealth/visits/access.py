@@ -26,7 +26,11 @@ def can_see_visit(actor: Actor, visit: Visit) -> bool:
 
 
 async def get_visit_for(
-    session: AsyncSession, actor: Actor, visit_id: int, *, roles: tuple[Role, ...] | None = None,
+    session: AsyncSession,
+    actor: Actor,
+    visit_id: int,
+    *,
+    roles: tuple[Role, ...] | None = None,
     for_update: bool = False,
 ) -> Visit:
     """The visit, if `actor` may see it (and has one of `roles`, when given); else NotFound.
@@ -39,8 +43,13 @@ async def get_visit_for(
         allowed = False
     if not allowed:
         audit.record(
-            session, Action.access_denied, "visit", visit_id, outcome=Outcome.failure,
-            patient_id=None, durable=True,
+            session,
+            Action.access_denied,
+            "visit",
+            visit_id,
+            outcome=Outcome.failure,
+            patient_id=None,
+            durable=True,
         )
         raise NotFound()
     assert visit is not None

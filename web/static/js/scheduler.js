@@ -1,0 +1,255 @@
+// The scheduler's page: find a patient, browse a prescriber's week, book, move and cancel.
+import { api, el, MODALITIES, STATUSES, VISIT_TYPES, say } from "./scheduling-api.js";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  patient: null,        // {id, full_name, date_of_birth, state, timezone}
+  week: null,           // YYYY-MM-DD anchor, null = this week (server's clock)
+  moving: null,         // a visit being rescheduled
+  pending: null,        // the slot waiting for confirmation
+  prescribers: [],
+};
+const status = $("status");
+
+function prescriberId() { return Number($("prescriber").value) || null; }
+
+async function loadPrescribers() {
+  const data = await api("/api/prescribers");
+  state.prescribers = data.prescribers;
+  $("prescriber").replaceChildren(...data.prescribers.map((p) => el("option", {
+    value: p.id,
+    text: `${p.full_name} (${p.credential}; licensed in ${p.licensed_states.join(", ")})`,
+  })));
+}
+
+async function searchPatients(event) {
+  event.preventDefault();
+  const q = $("patient-q").value.trim();
+  const results = $("patient-results");
+  try {
+    const data = await api(`/api/patients?q=${encodeURIComponent(q)}`);
+    if (!data.patients.length) {
+      results.replaceChildren(el("li", { class: "muted", text: "No patient matches." }));
+      return;
+    }
+    results.replaceChildren(...data.patients.map((p) => el("li", {},
+      el("button", {
+        type: "button", class: "choice", dataset: { patientId: p.id },
+        text: `${p.full_name} · born ${p.date_of_birth} · ${p.state} · ${p.timezone}`,
+      }))));
+    results.querySelectorAll("button").forEach((button, n) => {
+      button.addEventListener("click", () => choosePatient(data.patients[n]));
+    });
+  } catch (error) {
+    results.replaceChildren(el("li", { class: "error", text: error.message }));
+  }
+}
+
+function choosePatient(patient) {
+  state.patient = patient;
+  $("patient-chosen").replaceChildren(
+    "Booking for ", el("strong", { text: patient.full_name }),
+    ` (lives in ${patient.state}; times for them are shown in ${patient.timezone}).`);
+  $("patient-results").replaceChildren();
+  loadWeek();
+}
+
+function slotButton(slot) {
+  const button = el("button", {
+    type: "button", class: "slot free", dataset: { start: slot.start },
+    "aria-label": `Free: ${slot.label}`, text: slot.time,
+  });
+  button.addEventListener("click", () => pickSlot(slot));
+  return button;
+}
+
+function visitBlock(visit) {
+  const block = el("div", { class: `slot booked ${visit.status}`, dataset: { visitId: visit.id } },
+    el("span", { class: "slot-time", text: visit.time }),
+    el("span", {}, ` ${visit.patient.full_name} · ${VISIT_TYPES[visit.visit_type]} · `
+      + `${MODALITIES[visit.modality]} `),
+    el("span", { class: `badge ${visit.status}`, text: STATUSES[visit.status] }),
+    el("span", { class: "muted", text: ` Patient's time: ${visit.display.patient_start}` }));
+  const actions = el("span", { class: "slot-actions" });
+  const who = `the visit of ${visit.patient.full_name} at ${visit.display.start}`;
+  if (visit.can?.reschedule) {
+    const move = el("button", { type: "button", class: "link", "aria-label": `Move ${who}`,
+      text: "Move" });
+    move.addEventListener("click", () => startMove(visit));
+    actions.append(move);
+  }
+  if (visit.can?.cancel) {
+    const cancel = el("button", { type: "button", class: "link", "aria-label": `Cancel ${who}`,
+      text: "Cancel" });
+    cancel.addEventListener("click", () => showCancel(block, visit));
+    actions.append(cancel);
+  }
+  if (visit.can?.noshow) {
+    const noshow = el("button", { type: "button", class: "link",
+      "aria-label": `Mark ${who} as a no-show`, text: "No-show" });
+    noshow.addEventListener("click", async () => {
+      try {
+        await api(`/api/visits/${visit.id}/noshow`, { method: "POST" });
+        await loadWeek();
+        say(status, `Marked ${who} as a no-show.`, "success");
+      } catch (error) { say(status, error.message, "error"); }
+    });
+    actions.append(noshow);
+  }
+  if (actions.childElementCount) block.append(actions);
+  return block;
+}
+
+function showCancel(block, visit) {
+  if (block.querySelector("form")) return;
+  const id = `reason-${visit.id}`;
+  const form = el("form", { class: "cancel-form" },
+    el("label", { for: id, text: "Reason for cancelling" }),
+    el("input", { id, name: "reason", required: true, maxlength: 500 }),
+    el("button", { type: "submit", class: "danger", text: "Cancel visit" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api(`/api/visits/${visit.id}/cancel`, {
+        method: "POST", body: { reason: form.reason.value } });
+      await loadWeek();
+      say(status, `Cancelled the visit of ${visit.patient.full_name} at ${visit.display.start}.`,
+        "success");
+    } catch (error) { say(status, error.message, "error"); }
+  });
+  block.append(form);
+  form.reason.focus();
+}
+
+function startMove(visit) {
+  state.moving = visit;
+  state.pending = null;
+  $("confirm").hidden = true;
+  $("move-text").textContent = `Moving ${visit.patient.full_name}'s visit at `
+    + `${visit.display.start}: pick a free time.`;
+  $("move-banner").hidden = false;
+  $("visit-type").value = visit.visit_type;
+  loadWeek();
+}
+
+function stopMove() {
+  state.moving = null;
+  $("move-banner").hidden = true;
+  loadWeek();
+}
+
+async function pickSlot(slot) {
+  if (state.moving) {
+    const visit = state.moving;
+    try {
+      const moved = await api(`/api/visits/${visit.id}/reschedule`, {
+        method: "POST", body: { start: slot.start } });
+      state.moving = null;
+      $("move-banner").hidden = true;
+      await loadWeek();
+      say(status, `Moved ${visit.patient.full_name}'s visit to ${moved.display.start} `
+        + `(their time: ${moved.display.patient_start}).`, "success");
+    } catch (error) { say(status, error.message, "error"); await loadWeek(); }
+    return;
+  }
+  if (!state.patient) {
+    say(status, "Find and choose the patient first (step 1).", "error");
+    $("patient-q").focus();
+    return;
+  }
+  state.pending = slot;
+  const p = state.prescribers.find((x) => x.id === prescriberId());
+  const type = $("visit-type");
+  const modality = $("modality");
+  const patientTime = slot.patient_label || "see the visit once booked";
+  $("confirm-text").textContent = `${type.options[type.selectedIndex].text}, `
+    + `${MODALITIES[modality.value].toLowerCase()}, for ${state.patient.full_name} with `
+    + `${p ? p.full_name : "the prescriber"} on ${slot.label}. The patient's time: ${patientTime}.`;
+  $("confirm").hidden = false;
+  $("confirm-h").focus();
+}
+
+async function confirmBooking() {
+  const slot = state.pending;
+  if (!slot || !state.patient) return;
+  const button = $("confirm-book");
+  button.disabled = true;
+  try {
+    const visit = await api("/api/visits", { method: "POST", body: {
+      patient_id: state.patient.id, prescriber_id: prescriberId(), start: slot.start,
+      visit_type: $("visit-type").value, modality: $("modality").value,
+    } });
+    state.pending = null;
+    $("confirm").hidden = true;
+    await loadWeek();
+    say(status, `Booked ${state.patient.full_name} for ${visit.display.start} `
+      + `(their time: ${visit.display.patient_start}).`, "success");
+    if (visit.join_url) {
+      status.append(el("p", {}, "Join link for the patient: ",
+        el("a", { href: visit.join_url, text: visit.join_url })));
+    }
+  } catch (error) {
+    say(status, error.message, "error");
+    if (error.code === "slot_taken") await loadWeek();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function loadWeek() {
+  const id = prescriberId();
+  if (!id) return;
+  const params = new URLSearchParams({ prescriber_id: id, visit_type: $("visit-type").value });
+  if (state.week) params.set("week", state.week);
+  if (state.patient && !state.moving) params.set("patient_id", state.patient.id);
+  const weekNode = $("week");
+  weekNode.setAttribute("aria-busy", "true");
+  try {
+    const data = await api(`/api/schedule/week?${params}`);
+    state.week = data.week_start;
+    state.prevWeek = data.prev_week;
+    state.nextWeek = data.next_week;
+    $("week-label").textContent = data.label;
+    $("zone-note").textContent = `Times are in ${data.prescriber.full_name}'s time zone, `
+      + `${data.timezone}.`;
+    const edit = $("edit-hours");
+    edit.href = `/prescribers/${data.prescriber.id}/availability`;
+    edit.textContent = `Edit ${data.prescriber.full_name}'s hours`;
+    edit.hidden = false;
+    weekNode.replaceChildren(...data.days.map((day) => {
+      const items = [
+        ...day.slots.map((s) => ({ at: s.start, node: slotButton(s) })),
+        ...day.visits.map((v) => ({ at: v.start, node: visitBlock(v) })),
+      ].sort((a, b) => new Date(a.at) - new Date(b.at));
+      return el("section", { class: "day", "aria-label": day.label, dataset: { date: day.date } },
+        el("h3", { text: day.label }),
+        items.length ? el("ul", { class: "day-items" }, ...items.map((i) => el("li", {}, i.node)))
+          : el("p", { class: "muted", text: "No free time." }));
+    }));
+  } catch (error) {
+    weekNode.replaceChildren(el("p", { class: "error", text: error.message }));
+  } finally {
+    weekNode.removeAttribute("aria-busy");
+  }
+}
+
+async function start() {
+  $("patient-search").addEventListener("submit", searchPatients);
+  $("prescriber").addEventListener("change", () => { state.pending = null; loadWeek(); });
+  $("visit-type").addEventListener("change", () => loadWeek());
+  $("prev-week").addEventListener("click", () => { state.week = state.prevWeek; loadWeek(); });
+  $("next-week").addEventListener("click", () => { state.week = state.nextWeek; loadWeek(); });
+  $("move-stop").addEventListener("click", stopMove);
+  $("confirm-book").addEventListener("click", confirmBooking);
+  $("confirm-cancel").addEventListener("click", () => {
+    state.pending = null; $("confirm").hidden = true;
+  });
+  try {
+    await loadPrescribers();
+    await loadWeek();
+  } catch (error) {
+    say(status, error.message, "error");
+  }
+}
+
+start();
