@@ -1,0 +1,671 @@
+"""Realtime layer: the only socket.io code. Signaling for video visits on namespace /visits.
+
+The connection is authenticated by the session cookie; every event is parsed by
+`protocol`, rate limited per connection, and handled in its own unit of work. Rooms are
+named from authorised visit ids (`rooms`). Events of one connection are handled one after
+another (`async_handlers=False`), so an offer is never overtaken by the candidate sent
+after it. With `TELEHEALTH_REDIS_URL` set, several processes share rooms and seats through
+Redis. The protocol is documented in docs/signaling.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import socketio
+from aiohttp import WSCloseCode, web
+from engineio.async_drivers import aiohttp as engineio_aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telehealth import audit
+from telehealth.auth import service as auth_service
+from telehealth.auth.models import Role
+from telehealth.auth.policy import Actor
+from telehealth.config import Settings
+from telehealth.errors import DomainError, NotFound, PermissionDenied, RateLimited, Unauthenticated
+from telehealth.http.context import CLOCK, SETTINGS
+from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
+from telehealth.signaling import protocol
+from telehealth.signaling.protocol import error_ack, other_role
+from telehealth.signaling.rooms import (
+    RateLimiter,
+    Seat,
+    Seats,
+    dashboard_room,
+    seat_room,
+    visit_room,
+)
+from telehealth.signaling.turn import ice_config
+from telehealth.uow import unit_of_work
+from telehealth.visits import lifecycle
+from telehealth.visits.models import Visit, VisitStatus
+
+log = logging.getLogger("telehealth.signaling")
+
+NAMESPACE = "/visits"
+# Largest engine.io packet accepted; bigger ones close the connection at the transport.
+# Signals are refused politely up to this size (SDP itself is capped at 64 KiB).
+MAX_PACKET_BYTES = 256 * 1024
+SEAT_TTL_SECONDS = 12 * 3600
+_AFTER_COMMIT = "signaling_after_commit"
+
+
+class _UncompressedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base
+    """engine.io's aiohttp WebSocket, without permessage-deflate.
+
+    aiohttp's WebSocketResponse compresses every frame when the browser offers it (all do);
+    for small signaling messages that costs CPU and saves little. Node's socket.io server
+    does not compress by default either.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request = environ["aiohttp.request"]
+        sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        self._sock = sock
+        await sock.prepare(request)
+        self.environ = environ
+        live: set[web.WebSocketResponse] = self.server.telehealth_websockets
+        live.add(sock)
+        try:
+            await self.handler(self)
+        finally:
+            live.discard(sock)
+        return sock
+
+
+@dataclass
+class Connection:
+    """What the server knows about one authenticated socket (this process only)."""
+
+    token: str
+    user_id: int
+    role: Role
+    address: str | None
+    visit_id: int | None = None
+    seat_role: str | None = None
+
+
+class SeatStore(Protocol):
+    async def claim(self, seat: Seat, sid: str) -> str | None: ...
+    async def release(self, seat: Seat, sid: str) -> bool: ...
+    async def holder(self, seat: Seat) -> str | None: ...
+    async def clear_visit(self, visit_id: int) -> None: ...
+    async def close(self) -> None: ...
+
+
+class LocalSeats:
+    """Seats for a single process."""
+
+    def __init__(self) -> None:
+        self._seats = Seats()
+
+    async def claim(self, seat: Seat, sid: str) -> str | None:
+        return self._seats.claim(seat, sid)
+
+    async def release(self, seat: Seat, sid: str) -> bool:
+        return self._seats.release(seat, sid)
+
+    async def holder(self, seat: Seat) -> str | None:
+        return self._seats.holder(seat)
+
+    async def clear_visit(self, visit_id: int) -> None:
+        self._seats.clear_visit(visit_id)
+
+    async def close(self) -> None:
+        return None
+
+
+_RELEASE_IF_HOLDER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end"
+)
+
+
+class RedisSeats:
+    """Seats shared by every process of a deployment (keys expire after a day's use)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+
+    def _key(self, seat: Seat) -> str:
+        return f"{self._prefix}:seat:{seat.visit_id}:{seat.role}"
+
+    async def claim(self, seat: Seat, sid: str) -> str | None:
+        previous = await self._redis.set(self._key(seat), sid, ex=SEAT_TTL_SECONDS, get=True)
+        return str(previous) if previous and previous != sid else None
+
+    async def release(self, seat: Seat, sid: str) -> bool:
+        released = await self._redis.eval(_RELEASE_IF_HOLDER, 1, self._key(seat), sid)
+        return bool(released)
+
+    async def holder(self, seat: Seat) -> str | None:
+        value = await self._redis.get(self._key(seat))
+        return str(value) if value else None
+
+    async def clear_visit(self, visit_id: int) -> None:
+        await self._redis.delete(*(self._key(Seat(visit_id, r)) for r in protocol.ROLES))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _cookie_token(environ: dict[str, Any]) -> str | None:
+    try:
+        jar = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+Handler = Callable[[str, Connection, Any], Awaitable[dict[str, Any]]]
+
+
+class Signaling:
+    """The socket.io server of one app, with its connections, seats and rate limits."""
+
+    def __init__(self, app: web.Application) -> None:
+        settings: Settings = app[SETTINGS]
+        self.app = app
+        self.settings = settings
+        deployment = hashlib.sha256(settings.sqlalchemy_url.encode()).hexdigest()[:12]
+        manager: socketio.AsyncManager | None = None
+        self.seats: SeatStore
+        if settings.redis_url:
+            manager = socketio.AsyncRedisManager(
+                settings.redis_url, channel=f"telehealth-{deployment}"
+            )
+            self.seats = RedisSeats(settings.redis_url, f"telehealth:{deployment}")
+        else:
+            self.seats = LocalSeats()
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=manager,
+            # One connection's events run in order: a candidate never overtakes its offer.
+            async_handlers=False,
+            cors_allowed_origins=self._origin_allowed,
+            cors_credentials=True,
+            max_http_buffer_size=MAX_PACKET_BYTES,
+            http_compression=False,
+            ping_interval=20,
+            ping_timeout=20,
+            logger=False,
+            engineio_logger=False,
+        )
+        # Per-server copy of the driver table, so other engine.io servers are unaffected.
+        self.sio.eio._async = {**self.sio.eio._async, "websocket": _UncompressedWebSocket}
+        self.sio.eio.telehealth_websockets = set()
+        self.sio.attach(app, socketio_path="socket.io")
+        self.connections: dict[str, Connection] = {}
+        self.limiter = RateLimiter()
+        self.closing = False
+        self.sio.on("connect", self._connect, namespace=NAMESPACE)
+        self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
+        self.sio.on("*", self._unknown, namespace=NAMESPACE)
+        handlers: dict[str, Handler] = {
+            "join": self._join,
+            "leave": self._leave,
+            "admit": self._admit,
+            "signal": self._signal,
+            "media_state": self._media_state,
+            "end": self._end,
+            "watch_dashboard": self._watch_dashboard,
+        }
+        assert set(handlers) == protocol.CLIENT_EVENTS
+        for name, handler in handlers.items():
+            self.sio.on(name, self._guarded(name, handler), namespace=NAMESPACE)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        value: datetime = self.app[CLOCK]()
+        return value
+
+    def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True  # not a browser; the cookie still decides
+        allowed = set()
+        if self.settings.public_url:
+            allowed.add(_origin(self.settings.public_url))
+        request = environ.get("aiohttp.request")
+        if request is not None:
+            allowed.add(f"{request.scheme}://{request.host}")
+        return origin in allowed
+
+    @asynccontextmanager
+    async def _uow(
+        self, conn: Connection | None, sid: str, address: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        context = audit.AuditContext(
+            user_id=conn.user_id if conn else None,
+            role=conn.role.value if conn else None,
+            source_address=conn.address if conn else address,
+            request_id=f"sio:{sid}"[:64],
+        )
+        sessionmaker: async_sessionmaker[AsyncSession] = self.app[SESSIONMAKER]
+        async with unit_of_work(sessionmaker, context) as session:
+            yield session
+
+    async def _actor(self, session: AsyncSession, token: str) -> Actor | None:
+        resolved = await auth_service.resolve_session(
+            session,
+            token=token,
+            now=self.now(),
+            idle=timedelta(minutes=self.settings.idle_logoff_minutes),
+        )
+        return resolved.actor
+
+    async def _require_actor(self, session: AsyncSession, conn: Connection) -> Actor:
+        actor = await self._actor(session, conn.token)
+        if actor is None:
+            raise Unauthenticated("Your session has ended. Sign in again, then rejoin.")
+        return actor
+
+    async def _refuse(self, sid: str, event: str, error: DomainError) -> dict[str, Any]:
+        ack = error_ack(error.code, error.message)
+        await self.sio.emit("error", {"event": event, **ack}, to=sid, namespace=NAMESPACE)
+        return ack
+
+    def _guarded(self, name: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def run(sid: str, *args: Any) -> dict[str, Any]:
+            conn = self.connections.get(sid)
+            if conn is None:
+                return await self._refuse(sid, name, Unauthenticated())
+            if not self.limiter.allow(sid, time.monotonic()):
+                return await self._refuse(
+                    sid,
+                    name,
+                    RateLimited("Too many messages. Slow down and try again in a moment."),
+                )
+            try:
+                return await handler(sid, conn, protocol.first_argument(args))
+            except DomainError as exc:
+                return await self._refuse(sid, name, exc)
+            except Exception:
+                log.exception("signaling event failed", extra={"event": name, "sid": sid})
+                return await self._refuse(
+                    sid,
+                    name,
+                    DomainError(
+                        "Something went wrong on our side. Try again.", code="server_error"
+                    ),
+                )
+
+        return run
+
+    async def _unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        if not self.limiter.allow(sid, time.monotonic()):
+            return error_ack("rate_limited", "Too many messages. Slow down and try again.")
+        return await self._refuse(
+            sid,
+            str(event)[:64],
+            DomainError("That event is not part of the visits protocol.", code="unknown_event"),
+        )
+
+    # -- connection ----------------------------------------------------------------------
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = environ.get("aiohttp.request")
+        address = request.remote if request is not None else None
+        token = _cookie_token(environ)
+        actor = None
+        if token:
+            async with self._uow(None, sid, address) as session:
+                actor = await self._actor(session, token)
+        if actor is None or token is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "Sign in, or open your visit link again, to connect.", {"code": "not_signed_in"}
+            )
+        if actor.role not in (Role.patient, Role.prescriber):
+            raise socketio.exceptions.ConnectionRefusedError(
+                "Only a visit's patient and prescriber connect to calls.", {"code": "forbidden"}
+            )
+        self.connections[sid] = Connection(token, actor.user_id, actor.role, address)
+        log.info("signaling connected", extra={"sid": sid, "user_id": actor.user_id})
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self.connections.pop(sid, None)
+        self.limiter.forget(sid)
+        if conn is None or conn.visit_id is None or conn.seat_role is None or self.closing:
+            return
+        log.info("signaling disconnected", extra={"sid": sid, "user_id": conn.user_id})
+        try:
+            # socket.io's reasons: "client disconnect", "transport close", "ping timeout", ...
+            code = str(reason or "disconnected").replace(" ", "_")
+            await self._vacate(sid, conn, kind="left", reason=code)
+        except Exception:
+            log.exception("recording a disconnect failed", extra={"sid": sid})
+
+    async def _vacate(self, sid: str, conn: Connection, *, kind: str, reason: str) -> None:
+        """The connection leaves its visit: free its seat and tell the other participant."""
+        visit_id, role = conn.visit_id, conn.seat_role
+        assert visit_id is not None and role is not None
+        conn.visit_id = conn.seat_role = None
+        await self.sio.leave_room(sid, visit_room(visit_id), namespace=NAMESPACE)
+        await self.sio.leave_room(sid, seat_room(visit_id, role), namespace=NAMESPACE)
+        if not await self.seats.release(Seat(visit_id, role), sid):
+            return  # another tab took the seat: it is not a departure
+        async with self._uow(conn, sid) as session:
+            visit = await lifecycle.note_call_event(
+                session,
+                visit_id=visit_id,
+                kind=kind,
+                role=role,
+                actor_id=conn.user_id,
+                now=self.now(),
+                detail={"reason": reason[:40]},
+            )
+        await self.sio.emit(
+            "peer_left", {"role": role}, room=visit_room(visit_id), namespace=NAMESPACE
+        )
+        if visit is not None:
+            await self._dashboard_status(visit)
+
+    # -- events --------------------------------------------------------------------------
+
+    async def _join(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        visit_id = protocol.parse_visit_id(payload)
+        now = self.now()
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            visit, role = await lifecycle.authorize_join(
+                session, actor=actor, visit_id=visit_id, now=now
+            )
+            seat = Seat(visit_id, role)
+            previous = await self.seats.holder(seat)
+            await lifecycle.record_join(
+                session,
+                visit=visit,
+                role=role,
+                actor_id=actor.user_id,
+                now=now,
+                replaced_other_tab=previous is not None and previous != sid,
+            )
+        if conn.visit_id is not None and conn.visit_id != visit_id:
+            await self._vacate(sid, conn, kind="left", reason="joined_other_visit")
+        previous = await self.seats.claim(seat, sid)
+        if previous is not None:
+            await self.sio.emit(
+                "replaced", {"visit_id": visit_id}, to=previous, namespace=NAMESPACE
+            )
+            await self.sio.disconnect(previous, namespace=NAMESPACE)
+        await self.sio.enter_room(sid, visit_room(visit_id), namespace=NAMESPACE)
+        await self.sio.enter_room(sid, seat_room(visit_id, role), namespace=NAMESPACE)
+        conn.visit_id, conn.seat_role = visit_id, role
+        await self.sio.emit(
+            "peer_joined",
+            {"role": role},
+            room=visit_room(visit_id),
+            skip_sid=sid,
+            namespace=NAMESPACE,
+        )
+        if await self.seats.holder(Seat(visit_id, other_role(role))) is not None:
+            await self.sio.emit(
+                "peer_joined", {"role": other_role(role)}, to=sid, namespace=NAMESPACE
+            )
+        if visit.admitted_at is not None and visit.status in (
+            VisitStatus.waiting,
+            VisitStatus.in_progress,
+        ):
+            # A rejoin after a reload, lost network or server restart: start again.
+            await self._send_admitted(visit, roles=(role,))
+        elif role == "patient" and visit.status is VisitStatus.waiting:
+            await self._notify_waiting(visit_id)
+        return {"ok": True, "role": role, "status": visit.status.value}
+
+    async def _leave(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        visit_id = protocol.parse_visit_id(payload)
+        if conn.visit_id != visit_id:
+            raise NotFound(lifecycle.NOT_JOINABLE)
+        await self._vacate(sid, conn, kind="left", reason="hung_up")
+        return {"ok": True}
+
+    async def _admit(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        visit_id = protocol.parse_visit_id(payload)
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            visit = await lifecycle.admit(session, actor=actor, visit_id=visit_id, now=self.now())
+        await self._after_admit(visit)
+        return {"ok": True, "status": visit.status.value}
+
+    async def _signal(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        signal = protocol.parse_signal(payload)
+        if conn.visit_id != signal.visit_id or conn.seat_role is None:
+            raise NotFound("Join the visit before sending signals.", code="not_joined")
+        await self.sio.emit(
+            "signal",
+            signal.wire(conn.seat_role),
+            room=seat_room(signal.visit_id, other_role(conn.seat_role)),
+            namespace=NAMESPACE,
+        )
+        return {"ok": True}
+
+    async def _media_state(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        state = protocol.parse_media_state(payload)
+        if conn.visit_id != state.visit_id:
+            raise NotFound("Join the visit before reporting media.", code="not_joined")
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            before = await session.get(Visit, state.visit_id)
+            was = before.status if before is not None else None
+            visit = await lifecycle.report_media(
+                session,
+                actor=actor,
+                visit_id=state.visit_id,
+                connected=state.connected,
+                now=self.now(),
+            )
+        if visit.status is not was:
+            await self._status_changed(visit)
+        return {"ok": True, "status": visit.status.value}
+
+    async def _end(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        visit_id = protocol.parse_visit_id(payload)
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            visit = await lifecycle.complete_visit(
+                session, actor=actor, visit_id=visit_id, now=self.now()
+            )
+        await self._after_finish(visit)
+        return {"ok": True, "status": visit.status.value}
+
+    async def _watch_dashboard(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        if payload is not None and not isinstance(payload, dict):
+            raise protocol.ProtocolError("Send an empty object with watch_dashboard.")
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            if actor.role is not Role.prescriber or actor.visit_scope is not None:
+                raise PermissionDenied("Only prescribers have a dashboard.")
+            waiting = await lifecycle.waiting_for(session, actor=actor)
+        await self.sio.enter_room(sid, dashboard_room(actor.user_id), namespace=NAMESPACE)
+        entries = [_waiting_wire(w) for w in waiting]
+        for entry in entries:
+            await self.sio.emit("waiting_room", entry, to=sid, namespace=NAMESPACE)
+        return {"ok": True, "waiting": entries}
+
+    # -- notices -------------------------------------------------------------------------
+
+    async def _send_admitted(self, visit: Visit, *, roles: tuple[str, ...]) -> None:
+        assert visit.id is not None
+        for role in roles:
+            user_id = visit.patient_id if role == "patient" else visit.prescriber_id
+            ice = ice_config(
+                user_id=user_id,
+                now=self.now(),
+                stun_urls=self.settings.stun_urls,
+                turn_urls=self.settings.turn_urls,
+                turn_secret=self.settings.turn_secret,
+                ttl_seconds=self.settings.turn_ttl_seconds,
+            )
+            await self.sio.emit(
+                "admitted",
+                {"visit_id": visit.id, "ice_servers": ice.servers, "polite": role == "patient"},
+                room=seat_room(visit.id, role),
+                namespace=NAMESPACE,
+            )
+
+    async def _notify_waiting(self, visit_id: int) -> None:
+        async with self._uow(None, "notify") as session:
+            entry = await lifecycle.waiting_entry(session, visit_id)
+            visit = await session.get(Visit, visit_id)
+        if entry is None or visit is None:
+            return
+        data = _waiting_wire(entry)
+        await self.sio.emit(
+            "waiting_room", data, room=seat_room(visit_id, "prescriber"), namespace=NAMESPACE
+        )
+        await self.sio.emit(
+            "waiting_room", data, room=dashboard_room(visit.prescriber_id), namespace=NAMESPACE
+        )
+
+    async def _status_changed(self, visit: Visit) -> None:
+        assert visit.id is not None
+        await self.sio.emit(
+            "visit_status",
+            {"visit_id": visit.id, "status": visit.status.value},
+            room=visit_room(visit.id),
+            namespace=NAMESPACE,
+        )
+        await self._dashboard_status(visit)
+
+    async def _dashboard_status(self, visit: Visit) -> None:
+        assert visit.id is not None
+        patient_here = await self.seats.holder(Seat(visit.id, "patient")) is not None
+        await self.sio.emit(
+            "visit_status",
+            {
+                "visit_id": visit.id,
+                "status": visit.status.value,
+                "admitted": visit.admitted_at is not None,
+                "patient_connected": patient_here,
+            },
+            room=dashboard_room(visit.prescriber_id),
+            namespace=NAMESPACE,
+        )
+
+    async def _after_admit(self, visit: Visit) -> None:
+        await self._send_admitted(visit, roles=protocol.ROLES)
+        await self._dashboard_status(visit)
+
+    async def _after_finish(self, visit: Visit) -> None:
+        assert visit.id is not None
+        await self.sio.emit(
+            "visit_ended", {"visit_id": visit.id}, room=visit_room(visit.id), namespace=NAMESPACE
+        )
+        await self._dashboard_status(visit)
+        await self.seats.clear_visit(visit.id)
+        for conn in self.connections.values():
+            if conn.visit_id == visit.id:
+                conn.visit_id = conn.seat_role = None
+        for room in (visit_room(visit.id), *(seat_room(visit.id, r) for r in protocol.ROLES)):
+            await self.sio.close_room(room, namespace=NAMESPACE)
+
+    async def visit_changed(self, kind: str, visit_id: int) -> None:
+        """Tell the room about a change an HTTP request committed (see `after_commit`)."""
+        async with self._uow(None, "notify") as session:
+            visit = await session.get(Visit, visit_id)
+        if visit is None:
+            return
+        if kind == "checked_in":
+            await self._notify_waiting(visit_id)
+            await self._dashboard_status(visit)
+        elif kind == "admitted":
+            await self._after_admit(visit)
+        elif kind == "finished":
+            await self._after_finish(visit)
+
+    # -- lifecycle of the server ---------------------------------------------------------
+
+    async def close(self) -> None:
+        """On shutdown: drop every socket without a goodbye, so clients reconnect to the next
+        server, and record nothing (a restart is not the participants leaving)."""
+        self.closing = True
+        live: set[web.WebSocketResponse] = self.sio.eio.telehealth_websockets
+        # 1012 "service restart": the client reconnects (a socket.io DISCONNECT would not).
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.SERVICE_RESTART) for ws in list(live)),
+            return_exceptions=True,
+        )
+        for socket in list(self.sio.eio.sockets.values()):
+            # Polling clients: end their sessions without a goodbye packet.
+            with contextlib.suppress(Exception):
+                await socket.close(wait=False, abort=True)
+        await self.sio.shutdown()
+        await self.seats.close()
+        listener = getattr(self.sio.manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            # The Redis manager's subscriber runs until cancelled.
+            listener.cancel()
+            with contextlib.suppress(BaseException):
+                await listener
+        for client in (
+            getattr(self.sio.manager, "pubsub", None),
+            getattr(self.sio.manager, "redis", None),
+        ):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+
+def _waiting_wire(entry: lifecycle.Waiting) -> dict[str, Any]:
+    return {
+        "visit_id": entry.visit_id,
+        "patient_name": entry.patient_name,
+        "since": entry.since.isoformat(),
+    }
+
+
+SIGNALING: web.AppKey[Signaling] = web.AppKey("signaling", Signaling)
+
+
+def after_commit(request: web.Request, kind: str, visit_id: int) -> None:
+    """Queue a room notice for after this request's transaction commits.
+
+    The notices run when the response is prepared, which is after the database middleware
+    committed; a request that fails (an error status) sends nothing.
+    """
+    pending: list[tuple[str, int]] = request.setdefault(_AFTER_COMMIT, [])
+    pending.append((kind, visit_id))
+
+
+async def _send_after_commit(request: web.Request, response: web.StreamResponse) -> None:
+    pending: list[tuple[str, int]] = request.pop(_AFTER_COMMIT, [])
+    if not pending or response.status >= 400:
+        return
+    signaling = request.app[SIGNALING]
+    for kind, visit_id in pending:
+        try:
+            await signaling.visit_changed(kind, visit_id)
+        except Exception:
+            log.exception("signaling notice failed", extra={"visit_id": visit_id})
+
+
+def setup_signaling(app: web.Application) -> None:
+    """Attach the socket.io server at /socket.io (namespace /visits) to the app."""
+    signaling = Signaling(app)
+    app[SIGNALING] = signaling
+    app.on_response_prepare.append(_send_after_commit)
+
+    async def close(_app: web.Application) -> None:
+        await signaling.close()
+
+    app.on_shutdown.append(close)

@@ -1,0 +1,59 @@
+"""Domain (pure): ICE server configuration with short-lived TURN credentials.
+
+TURN REST API convention, as coturn's `use-auth-secret` checks it: the username is
+`"<expiry unix time>:<user id>"` and the credential is base64(HMAC-SHA1(secret, username)).
+The TURN server needs only the shared secret; nothing is stored per credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def turn_username(user_id: int, expires_at: datetime) -> str:
+    return f"{int(expires_at.timestamp())}:{user_id}"
+
+
+def turn_credential(secret: str, username: str) -> str:
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class IceConfig:
+    servers: list[dict[str, Any]]
+    expires_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        return {"iceServers": self.servers, "expires_at": self.expires_at.isoformat()}
+
+
+def ice_config(
+    *,
+    user_id: int,
+    now: datetime,
+    stun_urls: list[str],
+    turn_urls: list[str],
+    turn_secret: str | None,
+    ttl_seconds: int,
+) -> IceConfig:
+    """The RTCPeerConnection `iceServers` for one participant, valid for `ttl_seconds`."""
+    expires_at = (now + timedelta(seconds=ttl_seconds)).astimezone(UTC).replace(microsecond=0)
+    servers: list[dict[str, Any]] = []
+    if stun_urls:
+        servers.append({"urls": list(stun_urls)})
+    if turn_urls and turn_secret:
+        username = turn_username(user_id, expires_at)
+        servers.append(
+            {
+                "urls": list(turn_urls),
+                "username": username,
+                "credential": turn_credential(turn_secret, username),
+            }
+        )
+    return IceConfig(servers, expires_at)

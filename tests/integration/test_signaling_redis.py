@@ -1,0 +1,116 @@
+"""Two server processes share rooms and seats through Redis: the patient on one, the
+prescriber on the other, and every notice crosses between them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from telehealth.app import create_app
+from tests.builders import Cast, VisitsSocket, make_visit, session_token
+
+pytestmark = pytest.mark.timeout(60)
+
+REDIS_URL = os.environ.get("TELEHEALTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def two_servers(settings, clock):
+    if not _redis_reachable():
+        message = "Redis is not reachable at 127.0.0.1:6379"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
+        pytest.skip(message)
+    servers = []
+    for port in (_free_port(), _free_port()):
+        shared = settings.model_copy(
+            update={"redis_url": REDIS_URL, "port": port, "public_url": f"http://127.0.0.1:{port}"}
+        )
+        server = TestServer(create_app(shared, clock=clock), host="127.0.0.1", port=port)
+        await server.start_server()
+        servers.append((server, shared.public_url))
+    yield [url for _server, url in servers]
+    for server, _url in servers:
+        await server.close()
+
+
+async def test_a_call_is_relayed_between_two_processes(
+    two_servers, sessionmaker, cast: Cast, clock
+):
+    url_a, url_b = two_servers
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="waiting")
+    alice = VisitsSocket(
+        url_a, await session_token(sessionmaker, cast.alice, visit_id=visit, now=clock.now)
+    )
+    bob = VisitsSocket(url_b, await session_token(sessionmaker, cast.bob, now=clock.now))
+    second_tab = VisitsSocket(
+        url_b, await session_token(sessionmaker, cast.alice, visit_id=visit, now=clock.now)
+    )
+    try:
+        await alice.connect()
+        await bob.connect()
+        await asyncio.sleep(0.3)  # both processes subscribed to the shared channel
+        await bob.call("join", {"visit_id": visit})
+        await alice.call("join", {"visit_id": visit})
+        assert await bob.wait_for("peer_joined") == [{"role": "patient"}]
+        assert (await bob.wait_for("waiting_room"))[0]["visit_id"] == visit
+
+        assert (await bob.call("admit", {"visit_id": visit}))["ok"] is True
+        (admitted,) = await alice.wait_for("admitted")
+        assert admitted["polite"] is True
+
+        await bob.call(
+            "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=0\r\n"}}
+        )
+        (offer,) = await alice.wait_for("signal")
+        assert offer == {
+            "visit_id": visit,
+            "from": "prescriber",
+            "description": {"type": "offer", "sdp": "v=0\r\n"},
+        }
+        await alice.call(
+            "signal", {"visit_id": visit, "description": {"type": "answer", "sdp": "v=0\r\n"}}
+        )
+        (answer,) = await bob.wait_for("signal")
+        assert answer["from"] == "patient"
+
+        # Alice opens a second tab on the other process: the first is told and dropped.
+        await second_tab.connect()
+        assert (await second_tab.call("join", {"visit_id": visit}))["ok"] is True
+        await alice.wait_for("replaced")
+        for _ in range(100):
+            if not alice.sio.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not alice.sio.connected
+        await bob.call(
+            "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=1\r\n"}}
+        )
+        await second_tab.wait_for("signal")
+        assert len(alice.received("signal")) == 1
+        assert bob.received("peer_left") == []
+
+        assert (await bob.call("end", {"visit_id": visit}))["status"] == "finished"
+        assert await second_tab.wait_for("visit_ended") == [{"visit_id": visit}]
+    finally:
+        for sock in (alice, bob, second_tab):
+            await sock.close()

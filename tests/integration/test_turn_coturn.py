@@ -1,0 +1,174 @@
+"""A real coturn with `use-auth-secret` accepts the credentials from
+GET /api/visits/{id}/ice-servers, and refuses a tampered or expired one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aioice import stun
+from aioice.turn import create_turn_endpoint
+
+from tests.builders import Cast, login, make_visit
+
+pytestmark = pytest.mark.timeout(60)
+
+TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
+
+
+@dataclass
+class Coturn:
+    port: int
+    secret: str
+
+
+def _free_udp_and_tcp_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port for coturn")
+
+
+@pytest.fixture
+async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
+    if not Path(TURNSERVER).exists():
+        message = (
+            "coturn is not installed (/usr/bin/turnserver); scripts/system-deps.sh installs it"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
+        pytest.skip(message)
+    port = _free_udp_and_tcp_port()
+    relay_low = 49152 + (port % 1000) * 10
+    secret = secrets.token_urlsafe(24)
+    process = subprocess.Popen(
+        [
+            TURNSERVER,
+            "-n",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            f"--listening-port={port}",
+            "--use-auth-secret",
+            f"--static-auth-secret={secret}",
+            "--realm=telehealth.test",
+            "--no-tls",
+            "--no-dtls",
+            "--allow-loopback-peers",
+            "--no-cli",
+            f"--min-port={relay_low}",
+            f"--max-port={relay_low + 9}",
+            f"--log-file={tmp_path / 'turn.log'}",
+            "--no-stdout-log",
+            f"--pidfile={tmp_path / 'turn.pid'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await _wait_until_listening(port, process)
+        yield Coturn(port, secret)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(100):
+        if process.poll() is not None:
+            raise RuntimeError(f"turnserver exited with {process.returncode}")
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError("turnserver did not start listening")
+
+
+async def allocate(port: int, username: str, password: str) -> tuple[str, int]:
+    """A TURN Allocate over UDP with long-term credentials; the relayed address on success."""
+    transport, _protocol = await create_turn_endpoint(
+        asyncio.DatagramProtocol,
+        ("127.0.0.1", port),
+        username=username,
+        password=password,
+        lifetime=60,
+    )
+    try:
+        relayed: tuple[str, int] = transport.get_extra_info("sockname")
+        return relayed
+    finally:
+        transport.close()
+
+
+async def turn_entry(client, visit_id: int) -> dict[str, str]:
+    response = await client.get(f"/api/visits/{visit_id}/ice-servers")
+    assert response.status == 200
+    (turn,) = (await response.json())["iceServers"]
+    return turn  # type: ignore[no-any-return]
+
+
+async def test_coturn_accepts_visit_credentials_and_refuses_tampered_or_expired_ones(
+    coturn: Coturn, client, settings, sessionmaker, cast: Cast, clock
+):
+    settings.turn_urls = [f"turn:127.0.0.1:{coturn.port}?transport=udp"]
+    settings.turn_secret = coturn.secret
+    settings.turn_ttl_seconds = 600
+    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)
+    await login(client, cast.alice)
+
+    turn = await turn_entry(client, visit_id)
+    assert turn["urls"] == settings.turn_urls
+    relayed = await allocate(coturn.port, turn["username"], turn["credential"])
+    assert relayed[0] == "127.0.0.1" and relayed[1] > 0
+
+    tampered = turn["credential"][:-2] + ("A=" if not turn["credential"].endswith("A=") else "B=")
+    with pytest.raises(stun.TransactionFailed) as refused:
+        await allocate(coturn.port, turn["username"], tampered)
+    assert refused.value.response.attributes["ERROR-CODE"][0] == 401
+
+    other_user = f"{turn['username'].split(':')[0]}:{cast.bob.id}"
+    with pytest.raises(stun.TransactionFailed):
+        await allocate(coturn.port, other_user, turn["credential"])
+
+    # Credentials issued two hours ago, with a ten-minute lifetime, have expired.
+    clock.advance(hours=-2)
+    expired = await turn_entry(client, visit_id)
+    clock.advance(hours=2)
+    assert int(expired["username"].split(":")[0]) < clock.now.timestamp()
+    with pytest.raises(stun.TransactionFailed) as refused:
+        await allocate(coturn.port, expired["username"], expired["credential"])
+    assert refused.value.response.attributes["ERROR-CODE"][0] == 401
+
+
+async def test_the_turn_secret_never_leaves_the_server(
+    client, settings, sessionmaker, cast: Cast, clock
+):
+    settings.turn_urls = ["turn:127.0.0.1:3478"]
+    settings.turn_secret = "do-not-leak-" + secrets.token_hex(8)
+    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(1))
+    await login(client, cast.alice)
+    response = await client.get(f"/api/visits/{visit_id}/ice-servers")
+    assert settings.turn_secret not in await response.text()
