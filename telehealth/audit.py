@@ -163,7 +163,8 @@ def entry_digest(fields: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
-def _hashed_fields(entry: AuditEntry) -> dict[str, Any]:
+def entry_fields(entry: AuditEntry) -> dict[str, Any]:
+    """The fields the hash covers; also what the API shows of an entry."""
     return {
         "seq": entry.seq,
         "at": entry.at.isoformat(),
@@ -211,7 +212,7 @@ async def flush(session: AsyncSession) -> None:
             prev_hash=prev,
             hash="",
         )
-        entry.hash = entry_digest(_hashed_fields(entry), prev)
+        entry.hash = entry_digest(entry_fields(entry), prev)
         prev = entry.hash
         session.add(entry)
     head.seq = seq
@@ -253,7 +254,7 @@ async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(False, checked, expected_seq, "entry missing")
             if entry.prev_hash != prev:
                 return VerifyResult(False, checked, entry.seq, "link to previous entry broken")
-            if entry_digest(_hashed_fields(entry), prev) != entry.hash:
+            if entry_digest(entry_fields(entry), prev) != entry.hash:
                 return VerifyResult(False, checked, entry.seq, "entry altered")
             prev = entry.hash
             last_seq = entry.seq

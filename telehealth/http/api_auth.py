@@ -198,17 +198,4 @@ async def audit_search(request: web.Request) -> web.StreamResponse:
 
 
 def audit_json(entry: audit.AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at": entry.at.isoformat(),
-        "user_id": entry.user_id,
-        "role": entry.role,
-        "action": entry.action,
-        "patient_id": entry.patient_id,
-        "resource_type": entry.resource_type,
-        "resource_id": entry.resource_id,
-        "outcome": entry.outcome,
-        "source_address": entry.source_address,
-        "request_id": entry.request_id,
-        "detail": entry.detail,
-    }
+    return audit.entry_fields(entry)

@@ -1,0 +1,33 @@
+"""The administrator creates accounts from the admin home page."""
+
+from telehealth.auth.npi import npi_with_check_digit
+from tests.builders import PASSWORD, Cast
+
+
+async def test_the_admin_creates_a_prescriber_and_sees_a_clear_error_first(new_page, cast: Cast):
+    page = await new_page()
+    await page.goto("/login")
+    await page.get_by_label("Username").fill("ada")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/admin")
+    await page.get_by_role("cell", name="charlie", exact=True).wait_for()
+
+    await page.get_by_label("Role").select_option("prescriber")
+    await page.get_by_label("Username").fill("dr.gomez")
+    await page.get_by_label("Full legal name").fill("Dr Ana Gomez")
+    await page.get_by_label("Password").fill("a-long-password")
+    await page.get_by_label("NPI").fill("1234567890")  # wrong check digit
+    await page.get_by_label("Licensed states (comma-separated)").fill("NY, NJ")
+    await page.get_by_label("Time zone").fill("America/New_York")
+    await page.get_by_role("button", name="Create account").click()
+    error = page.locator("#new-account-error")
+    await error.wait_for()
+    assert "check digit" in await error.inner_text()
+    assert await page.evaluate("document.activeElement.name") == "npi"
+
+    await page.get_by_label("NPI").fill(npi_with_check_digit("987654321"))
+    await page.get_by_role("button", name="Create account").click()
+    await page.get_by_role("status").filter(has_text="Created dr.gomez").wait_for()
+    await page.get_by_role("cell", name="dr.gomez", exact=True).wait_for()
+    assert [e for e in page.console_errors if "Failed to load resource" not in e] == []
