@@ -17,6 +17,7 @@ from telehealth.db import make_engine, make_sessionmaker, utcnow
 from telehealth.http import middleware
 from telehealth.http.context import CLOCK, SETTINGS
 from telehealth.http.routes import setup_routes
+from telehealth.signaling.precall import setup_precall
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     env.globals["static_version"] = str(int(utcnow().timestamp()))
     setup_routes(app, WEB)
     _setup_optional(app)
+    setup_precall(app)
 
     async def close_engine(_app: web.Application) -> AsyncIterator[None]:
         yield

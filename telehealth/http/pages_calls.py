@@ -1,7 +1,184 @@
-"""Web layer: pages calls."""
+"""Web layer: the video-visit pages (join link, patient visit, prescriber call, pre-call test).
+
+The pages render what the server knows; the ES modules in web/static/js do the rest over
+the JSON API and the /visits socket.io namespace.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
 from aiohttp import web
 
+from telehealth import audit
+from telehealth.audit import Action
+from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
+from telehealth.errors import NotFound
+from telehealth.http.context import db, path_id, require_actor, settings_of
+from telehealth.http.pages_visits import record_panel_context
+from telehealth.visits.access import get_visit_for
+from telehealth.visits.models import Modality, VisitStatus
+
 routes = web.RouteTableDef()
+
+STATE_NAMES = {
+    "AL": "Alabama",
+    "AK": "Alaska",
+    "AZ": "Arizona",
+    "AR": "Arkansas",
+    "CA": "California",
+    "CO": "Colorado",
+    "CT": "Connecticut",
+    "DE": "Delaware",
+    "DC": "District of Columbia",
+    "FL": "Florida",
+    "GA": "Georgia",
+    "HI": "Hawaii",
+    "ID": "Idaho",
+    "IL": "Illinois",
+    "IN": "Indiana",
+    "IA": "Iowa",
+    "KS": "Kansas",
+    "KY": "Kentucky",
+    "LA": "Louisiana",
+    "ME": "Maine",
+    "MD": "Maryland",
+    "MA": "Massachusetts",
+    "MI": "Michigan",
+    "MN": "Minnesota",
+    "MS": "Mississippi",
+    "MO": "Missouri",
+    "MT": "Montana",
+    "NE": "Nebraska",
+    "NV": "Nevada",
+    "NH": "New Hampshire",
+    "NJ": "New Jersey",
+    "NM": "New Mexico",
+    "NY": "New York",
+    "NC": "North Carolina",
+    "ND": "North Dakota",
+    "OH": "Ohio",
+    "OK": "Oklahoma",
+    "OR": "Oregon",
+    "PA": "Pennsylvania",
+    "RI": "Rhode Island",
+    "SC": "South Carolina",
+    "SD": "South Dakota",
+    "TN": "Tennessee",
+    "TX": "Texas",
+    "UT": "Utah",
+    "VT": "Vermont",
+    "VA": "Virginia",
+    "WA": "Washington",
+    "WV": "West Virginia",
+    "WI": "Wisconsin",
+    "WY": "Wyoming",
+    "PR": "Puerto Rico",
+    "GU": "Guam",
+    "VI": "U.S. Virgin Islands",
+    "AS": "American Samoa",
+    "MP": "Northern Mariana Islands",
+}
+STATES = sorted(STATE_NAMES.items(), key=lambda item: item[1])
+
+
+def local_time(when: datetime, zone: str) -> str:
+    """A time for people: in their own zone, with the zone named."""
+    tz = ZoneInfo(zone)
+    local = when.astimezone(tz)
+    hour = local.strftime("%I:%M %p").lstrip("0")
+    return f"{local.strftime('%A %-d %B %Y')}, {hour} {local.tzname()} ({zone})"
+
+
+@routes.get("/join/{token}")
+async def join_page(request: web.Request) -> web.StreamResponse:
+    """The invitation link's landing page. It never looks the token up, so it reveals
+    nothing about whether the link exists; the script posts it with the date of birth."""
+    return aiohttp_jinja2.render_template("join.html", request, {})
+
+
+@routes.get("/visit/{id}")
+async def patient_visit_page(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    session = db(request)
+    visit = await get_visit_for(session, actor, path_id(request), roles=(Role.patient,))
+    assert visit.id is not None
+    profile = await session.get(PatientProfile, visit.patient_id)
+    prescriber = await session.get(User, visit.prescriber_id)
+    if profile is None or prescriber is None:
+        raise NotFound()
+    audit.record(
+        session,
+        Action.read,
+        "visit",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"view": "patient_visit_page"},
+    )
+    return aiohttp_jinja2.render_template(
+        "patient_visit.html",
+        request,
+        {
+            "visit": visit,
+            "is_video": visit.modality is Modality.telehealth,
+            "is_over": visit.status
+            in (VisitStatus.finished, VisitStatus.cancelled, VisitStatus.noshow),
+            "prescriber_name": prescriber.full_name,
+            "when": local_time(visit.start, profile.timezone),
+            "home_state": visit.location_state or profile.state,
+            "states": STATES,
+        },
+    )
+
+
+@routes.get("/visits/{id}/call")
+async def prescriber_call_page(request: web.Request) -> web.StreamResponse:
+    actor = require_actor(request)
+    session = db(request)
+    visit = await get_visit_for(session, actor, path_id(request), roles=(Role.prescriber,))
+    if visit.prescriber_id != actor.user_id or visit.modality is not Modality.telehealth:
+        raise NotFound()
+    assert visit.id is not None
+    patient = await session.get(User, visit.patient_id)
+    profile = await session.get(PrescriberProfile, visit.prescriber_id)
+    if patient is None or profile is None:
+        raise NotFound()
+    audit.record(
+        session,
+        Action.read,
+        "visit",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"view": "prescriber_call_page"},
+    )
+    context = await record_panel_context(session, actor, visit)
+    return aiohttp_jinja2.render_template(
+        "prescriber_call.html",
+        request,
+        {
+            **context,
+            "visit": visit,
+            "patient_name": patient.full_name,
+            "when": local_time(visit.start, profile.timezone),
+            "location_name": STATE_NAMES.get(visit.location_state or "", ""),
+            "is_over": visit.status
+            in (VisitStatus.finished, VisitStatus.cancelled, VisitStatus.noshow),
+            "auto_admit": request.query.get("admit") == "1",
+        },
+    )
+
+
+@routes.get("/precall")
+async def precall_page(request: web.Request) -> web.StreamResponse:
+    """Anyone signed in, a join-link patient included, may test camera and connection."""
+    actor = require_actor(request)
+    settings = settings_of(request)
+    context: dict[str, Any] = {
+        "stun_urls": ",".join(settings.stun_urls),
+        "back_url": f"/visit/{actor.visit_scope}" if actor.visit_scope else "/",
+        "visit_scope": actor.visit_scope or "",
+    }
+    return aiohttp_jinja2.render_template("precall.html", request, context)

@@ -1,0 +1,209 @@
+"""Media layer: the pre-call connection test, a server-side aiortc peer per browser.
+
+The browser offers (non-trickle: its candidates are in the SDP), the server answers, sends
+the browser's own video back through a MediaRelay and echoes pings on a data channel named
+"rtt", so a patient learns before the visit whether video works from their network.
+Peers live in an app-scoped registry: closed when their connection fails or closes, on an
+explicit DELETE, after `max_age_seconds`, and on shutdown. At most `max_peers` run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaBlackhole, MediaRelay
+
+from telehealth.config import Settings
+from telehealth.errors import DomainError, InvalidInput, RateLimited
+from telehealth.http.context import SETTINGS
+
+log = logging.getLogger("telehealth.precall")
+
+MAX_SDP_BYTES = 64 * 1024
+MAX_PING_CHARS = 256
+RTT_CHANNEL = "rtt"
+
+
+class PrecallBusy(DomainError):
+    """Every test slot is taken (mapped to 503 in the web layer's status table)."""
+
+    code = "precall_busy"
+    message = (
+        "Too many connection tests are running right now. Wait a minute and try again; "
+        "your visit itself is not affected."
+    )
+
+
+@dataclass
+class _Peer:
+    id: str
+    owner_id: int
+    pc: Any  # aiortc.RTCPeerConnection (aiortc ships no type information)
+    relay: Any = field(default_factory=MediaRelay)
+    blackhole: Any = field(default_factory=MediaBlackhole)
+    timer: asyncio.TimerHandle | None = None
+
+
+class OfferRateLimit:
+    """At most `limit` offers per user in a sliding window of the app clock."""
+
+    def __init__(self, limit: int = 10, window: timedelta = timedelta(minutes=1)) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[int, deque[datetime]] = {}
+
+    def check(self, user_id: int, now: datetime) -> None:
+        seen = self._seen.setdefault(user_id, deque())
+        while seen and now - seen[0] >= self.window:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            raise RateLimited(
+                "You started the connection test too many times in a row. "
+                "Wait a minute and try again."
+            )
+        seen.append(now)
+
+
+class PrecallRegistry:
+    """The running test peers of one app, by unguessable id, each bound to its owner."""
+
+    def __init__(
+        self,
+        *,
+        max_peers: int,
+        ice_servers: list[Any],
+        max_age_seconds: float = 120.0,
+    ) -> None:
+        self.max_peers = max_peers
+        self.max_age_seconds = max_age_seconds
+        self.rate_limit = OfferRateLimit()
+        self._ice_servers = ice_servers
+        self._peers: dict[str, _Peer] = {}
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def __contains__(self, peer_id: object) -> bool:
+        return peer_id in self._peers
+
+    async def answer(self, *, owner_id: int, sdp: str, kind: str) -> tuple[str, str, str]:
+        """Answer the browser's offer; return (peer id, answer sdp, answer type)."""
+        if kind != "offer":
+            raise InvalidInput('type must be "offer".', field="type")
+        if not sdp or len(sdp.encode()) > MAX_SDP_BYTES:
+            raise InvalidInput("sdp must be a session description of at most 64 KiB.", field="sdp")
+        if len(self._peers) >= self.max_peers:
+            raise PrecallBusy()
+        # The slot is taken before the first await, so concurrent offers cannot overshoot.
+        peer_id = secrets.token_urlsafe(18)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+        peer = _Peer(id=peer_id, owner_id=owner_id, pc=pc)
+        self._peers[peer_id] = peer
+        pc.on("datachannel", _echo_pings)
+        pc.on("track", lambda track: _on_track(peer, track))
+
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.close(peer_id)
+
+        pc.on("connectionstatechange", on_state)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            if not pc.getTransceivers() and pc.sctp is None:
+                raise ValueError("the offer has no media and no data channel")
+            # aiortc gathers every candidate inside setLocalDescription: the answer is
+            # complete (non-trickle) when this returns.
+            await pc.setLocalDescription(await pc.createAnswer())
+            await peer.blackhole.start()
+        except Exception as exc:
+            await self.close(peer_id)
+            log.info("precall offer refused", extra={"error": type(exc).__name__})
+            raise InvalidInput(
+                "Your browser's connection offer could not be used. Reload the page and "
+                "try again; if it keeps failing, try another browser.",
+                code="bad_offer",
+            ) from None
+        if peer_id not in self._peers:  # closed while answering (failed at once)
+            raise InvalidInput(
+                "The connection test stopped at once. Reload and try again.", code="bad_offer"
+            )
+        loop = asyncio.get_running_loop()
+        peer.timer = loop.call_later(self.max_age_seconds, self._close_later, peer_id)
+        local = pc.localDescription
+        return peer_id, str(local.sdp), str(local.type)
+
+    def _close_later(self, peer_id: str) -> None:
+        task = asyncio.ensure_future(self.close(peer_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, peer_id: str, *, owner_id: int | None = None) -> bool:
+        """Close one peer. With `owner_id`, only that user's peer; False if none matched."""
+        peer = self._peers.get(peer_id)
+        if peer is None or (owner_id is not None and peer.owner_id != owner_id):
+            return False
+        del self._peers[peer_id]
+        if peer.timer is not None:
+            peer.timer.cancel()
+        await peer.blackhole.stop()
+        await peer.pc.close()
+        return True
+
+    async def close_all(self) -> None:
+        for peer_id in list(self._peers):
+            await self.close(peer_id)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _echo_pings(channel: Any) -> None:
+    if channel.label != RTT_CHANNEL:
+        return
+
+    def on_message(message: object) -> None:
+        # Echo small text pings only; the browser times the round trip itself.
+        if isinstance(message, str) and len(message) <= MAX_PING_CHARS:
+            channel.send(message)
+
+    channel.on("message", on_message)
+
+
+def _on_track(peer: _Peer, track: Any) -> None:
+    if track.kind == "video":
+        # Fired inside setRemoteDescription, before the answer: the answer then sends it.
+        peer.pc.addTrack(peer.relay.subscribe(track))
+    else:
+        # Never play a microphone back (it would howl); drain it so nothing piles up.
+        peer.blackhole.addTrack(track)
+
+
+def ice_servers_for(settings: Settings) -> list[Any]:
+    """STUN from configuration; an empty list means host candidates only (never a default
+    public STUN server, which aiortc would otherwise use). The server peer has a reachable
+    address of its own, so it needs no TURN relay."""
+    return [RTCIceServer(urls=url) for url in settings.stun_urls]
+
+
+PRECALL: web.AppKey[PrecallRegistry] = web.AppKey("precall", PrecallRegistry)
+
+
+def setup_precall(app: web.Application) -> None:
+    """Create the app's registry and close every peer when the app shuts down."""
+    settings = app[SETTINGS]
+    app[PRECALL] = PrecallRegistry(
+        max_peers=settings.precall_max_peers, ice_servers=ice_servers_for(settings)
+    )
+
+    async def close_peers(app: web.Application) -> None:
+        await app[PRECALL].close_all()
+
+    app.on_shutdown.append(close_peers)
