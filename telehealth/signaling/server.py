@@ -301,6 +301,9 @@ class Signaling:
             except DomainError as exc:
                 return await self._refuse(sid, name, exc)
             except Exception:
+                if sid not in self.connections:
+                    # The client went away mid-event (socket.io raises on its rooms): no fault.
+                    return error_ack("not_connected", "The connection closed. Reconnect.")
                 log.exception("signaling event failed", extra={"event": name, "sid": sid})
                 return await self._refuse(
                     sid,
@@ -329,8 +332,16 @@ class Signaling:
         token = _cookie_token(environ)
         actor = None
         if token:
-            async with self._uow(None, sid, address) as session:
-                actor = await self._actor(session, token)
+            try:
+                async with self._uow(None, sid, address) as session:
+                    actor = await self._actor(session, token)
+            except Exception:
+                # A database that is busy or away must not leave the handshake hanging:
+                # refuse with a code the client treats as "try again shortly".
+                log.exception("signaling connect failed", extra={"sid": sid})
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "The server is busy. Trying again…", {"code": "unavailable"}
+                ) from None
         if actor is None or token is None:
             raise socketio.exceptions.ConnectionRefusedError(
                 "Sign in, or open your visit link again, to connect.", {"code": "not_signed_in"}

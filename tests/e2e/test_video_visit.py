@@ -119,6 +119,8 @@ async def test_patient_and_prescriber_see_each_other_and_the_prescriber_ends_the
 ) -> None:
     visit_id, patient, prescriber = await open_call(new_page, client, cast, clock)
     await prescriber.get_by_role("status").get_by_text("Connected.").wait_for()
+    # An attended call keeps both sessions from idling out (idle.js reads this).
+    assert await prescriber.evaluate("document.body.dataset.inCall") == "1"
 
     # The prescriber ends the visit; the patient is told.
     await prescriber.get_by_role("button", name="End visit", exact=True).click()

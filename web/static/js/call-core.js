@@ -192,6 +192,8 @@ export class VisitCall extends EventTarget {
   }
 
   reportMedia(connected) {
+    // An attended call keeps the session alive (idle.js reads this).
+    document.body.dataset.inCall = connected ? "1" : "0";
     if (this.socket && this.socket.connected && this.joined) {
       this.socket.emit("media_state", { visit_id: this.visitId, connected });
     }
@@ -477,6 +479,7 @@ export class VisitCall extends EventTarget {
 
   stop() {
     this.finished = true;
+    document.body.dataset.inCall = "0";
     this.closePeer();
     if (this.socket) this.socket.disconnect();
   }
