@@ -12,7 +12,7 @@ from telehealth import audit
 from telehealth.audit import Action
 from telehealth.auth import service as auth_service
 from telehealth.auth.models import Role
-from telehealth.auth.policy import ensure_role
+from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import InvalidInput
 from telehealth.http.api_auth import LoginRefused, parse_when, set_session_cookie, sign_in
 from telehealth.http.context import (
@@ -99,7 +99,10 @@ def _home(role: Role, template: str) -> Any:
         actor = require_actor(request)
         ensure_role(actor, role)
         user = await auth_service.get_user(db(request), actor.user_id)
-        return aiohttp_jinja2.render_template(template, request, {"user": user})
+        context: dict[str, Any] = {"user": user}
+        if role is Role.patient:
+            context["summaries"] = await _summaries(request, actor)
+        return aiohttp_jinja2.render_template(template, request, context)
 
     return handler
 
@@ -146,3 +149,22 @@ def add_home_routes(app: web.Application) -> None:
     app.router.add_get("/prescriber", _home(Role.prescriber, "prescriber_home.html"))
     app.router.add_get("/scheduler", _home(Role.scheduler, "scheduler_home.html"))
     app.router.add_get("/admin", _home(Role.admin, "admin_home.html"))
+
+
+async def _summaries(request: web.Request, actor: Actor) -> list[dict[str, str]]:
+    """The patient's signed after-visit summaries, dated in their own zone."""
+    from zoneinfo import ZoneInfo
+
+    from telehealth.auth.models import PatientProfile
+    from telehealth.visits.notes import signed_summaries
+
+    session = db(request)
+    profile = await session.get(PatientProfile, actor.user_id)
+    zone = ZoneInfo(profile.timezone if profile else "UTC")
+    return [
+        {
+            "url": f"/visits/{visit.id}/summary",
+            "when": f"{visit.start.astimezone(zone):%A %-d %B %Y} ({zone.key})",
+        }
+        for visit, _signed in await signed_summaries(session, actor=actor)
+    ]

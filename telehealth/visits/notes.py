@@ -293,3 +293,32 @@ async def read_note(
         detail={"version": view.version, "status": view.status.value},
     )
     return visit, view
+
+
+async def signed_summaries(session: AsyncSession, *, actor: Actor) -> list[tuple[Visit, datetime]]:
+    """A patient's own visits whose note is signed (their after-visit summaries), newest
+    first. Only the patient, in a full session; others get nothing."""
+    if actor.role is not Role.patient or actor.visit_scope is not None:
+        return []
+    rows = (
+        await session.execute(
+            select(Visit, col(VisitNote.signed_at))
+            .join(VisitNote, col(VisitNote.visit_id) == col(Visit.id))
+            .where(
+                col(Visit.patient_id) == actor.user_id,
+                col(VisitNote.signed_at).is_not(None),
+            )
+            .order_by(col(Visit.start).desc())
+            .limit(50)
+        )
+    ).all()
+    found = [(visit, signed_at) for visit, signed_at in rows if signed_at is not None]
+    if found:
+        audit.record(
+            session,
+            Action.read,
+            "visit_summaries",
+            patient_id=actor.user_id,
+            detail={"count": len(found)},
+        )
+    return found
