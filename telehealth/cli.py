@@ -44,6 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--licensed-states", help="comma-separated, e.g. NY,NJ")
     create.add_argument("--supervising-prescriber-id", type=int)
 
+    order = sub.add_parser("order", help="medication orders (through the in-person gate)")
+    order_sub = order.add_subparsers(dest="order_command", required=True)
+    place = order_sub.add_parser("place", help="place an order on a visit, as its prescriber")
+    place.add_argument("--as", dest="as_user", required=True, help="the prescriber's username")
+    place.add_argument("--visit", type=int, required=True)
+    place.add_argument("--medication", required=True, help="catalogue id, e.g. sertraline-tablet")
+    place.add_argument("--dose", required=True)
+    place.add_argument("--route", required=True)
+    place.add_argument("--frequency", required=True)
+    place.add_argument("--quantity", required=True)
+    place.add_argument("--refills", type=int, default=0)
+    place.add_argument("--instructions", default="")
+
     aud = sub.add_parser("audit", help="audit trail")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
     aud_sub.add_parser("verify", help="check the hash chain")
@@ -72,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, seed_demo)
     if args.command == "user":
         return _run(settings, lambda s, sm: _create_user(args, sm))
+    if args.command == "order":
+        return _run(settings, lambda s, sm: _place_order(args, s, sm))
     if args.command == "audit":
         return _run(settings, _verify_audit)
     return 2  # pragma: no cover - argparse rejects other commands
@@ -131,6 +146,57 @@ async def _create_user(args: argparse.Namespace, sessionmaker: Any) -> int:
         print(f"telehealth: {exc.message}", file=sys.stderr)
         return 1
     print(f"Created {args.role} {user.username} with id {user.id}.")
+    return 0
+
+
+async def _place_order(args: argparse.Namespace, settings: Settings, sessionmaker: Any) -> int:
+    """The console path to an order: the same service, the same gate, the same audit."""
+    from sqlmodel import col, select
+
+    from telehealth import audit
+    from telehealth.auth.models import User
+    from telehealth.auth.policy import Actor
+    from telehealth.db import utcnow
+    from telehealth.errors import DomainError
+    from telehealth.uow import unit_of_work
+    from telehealth.visits.gate import GatePolicy, packaged_catalogue
+    from telehealth.visits.orders import place_order
+
+    context = audit.AuditContext(source_address="cli")
+    try:
+        async with unit_of_work(sessionmaker, context) as session:
+            user = (
+                await session.execute(
+                    select(User).where(col(User.username) == args.as_user.lower())
+                )
+            ).scalar_one_or_none()
+            if user is None or user.id is None or not user.is_active:
+                print("telehealth: no active account by that username.", file=sys.stderr)
+                return 1
+            context.user_id, context.role = user.id, user.role.value
+            actor = Actor(user_id=user.id, role=user.role, username=user.username)
+            order, decision = await place_order(
+                session,
+                actor=actor,
+                visit_id=args.visit,
+                data={
+                    "medication_id": args.medication,
+                    "dose": args.dose,
+                    "route": args.route,
+                    "frequency": args.frequency,
+                    "quantity": args.quantity,
+                    "refills": args.refills,
+                    "instructions": args.instructions,
+                },
+                now=utcnow(),
+                policy=GatePolicy.from_settings(settings),
+                catalogue=packaged_catalogue(),
+            )
+    except DomainError as exc:
+        print(f"telehealth: refused ({exc.code}): {exc.message}", file=sys.stderr)
+        return 3 if exc.code == "in_person_required" else 1
+    schedule = f"Schedule {order.schedule}" if order.schedule else "not controlled"
+    print(f"Ordered {order.medication_name} ({schedule}) as order {order.id}; {decision.message}")
     return 0
 
 
