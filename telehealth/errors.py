@@ -10,6 +10,8 @@ class DomainError(Exception):
 
     code = "error"
     message = "Something went wrong."
+    # True when the service already wrote the audit entry for this refusal.
+    audited = False
 
     def __init__(self, message: str | None = None, *, code: str | None = None, **extra: Any):
         self.message = message or type(self).message

@@ -244,7 +244,9 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
                 raise
             # A raised redirect is success: commit, then send it as a plain response.
             return web.Response(status=exc.status, headers=exc.headers)
-        except PermissionDenied:
+        except PermissionDenied as exc:
+            if exc.audited:
+                raise
             actor = resolved.actor
             audit.record(
                 session,

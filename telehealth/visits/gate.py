@@ -193,6 +193,7 @@ class GateDecision:
 
 class InPersonRequired(PermissionDenied):
     code = "in_person_required"
+    audited = True  # the gate decision is the audit entry
     message = "This controlled substance needs an in-person evaluation by you first."
 
 
