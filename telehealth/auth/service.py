@@ -317,6 +317,9 @@ class ResolvedSession:
     actor: Actor | None
     session_id: int | None = None
     expired: bool = False
+    # Held for the request's lifetime so the ORM's (weak) identity map keeps it: later
+    # lookups of the same user in this transaction cost no query.
+    user: User | None = None
 
 
 async def resolve_session(
@@ -330,15 +333,18 @@ async def resolve_session(
     """Find the actor behind a cookie; end the session if it sat idle too long."""
     if not token:
         return ResolvedSession(None)
-    row = (
+    # One round trip for the session and its user: this runs on every request.
+    found = (
         await session.execute(
-            select(UserSession).where(col(UserSession.token_hash) == hash_token(token))
+            select(UserSession, User)
+            .join(User, col(User.id) == col(UserSession.user_id))
+            .where(col(UserSession.token_hash) == hash_token(token))
         )
-    ).scalar_one_or_none()
-    if row is None or row.ended_at is not None:
+    ).first()
+    if found is None:
         return ResolvedSession(None)
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if row.ended_at is not None or not user.is_active:
         return ResolvedSession(None)
     if now - row.last_seen_at > idle:
         row.ended_at = now
@@ -361,7 +367,7 @@ async def resolve_session(
     actor = Actor(
         user_id=user.id or 0, role=user.role, username=user.username, visit_scope=row.visit_id
     )
-    return ResolvedSession(actor, row.id)
+    return ResolvedSession(actor, row.id, user=user)
 
 
 async def end_session(session: AsyncSession, *, token: str, now: datetime) -> None:

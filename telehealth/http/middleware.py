@@ -217,6 +217,7 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
         )
         if resolved.actor is not None:
             request["actor"] = resolved.actor
+            request["user"] = resolved.user
             context.user_id = resolved.actor.user_id
             context.role = resolved.actor.role.value
         elif resolved.expired:
