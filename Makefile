@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
-SYSTEM_PACKAGES := chromium coturn
+SYSTEM_PACKAGES := chromium fonts-liberation coturn
 
 .PHONY: run test install lint types imports pytest system-deps bench migration clean
 
