@@ -78,7 +78,12 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the engine. SQLite gets WAL, foreign keys and writer serialisation."""
+    """Create the engine. SQLite gets WAL, foreign keys and writer serialisation.
+
+    Bound parameters are kept out of error messages: they hold note text and names, and a
+    logged traceback must carry no PHI.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)

@@ -43,6 +43,19 @@ def require_actor(request: web.Request) -> Actor:
     return actor
 
 
+MAX_ID = 2**31 - 1
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     if not request.body_exists:
         return {}
@@ -52,6 +65,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("The request body must be a JSON object.") from None
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.")
+    if _has_nul(body):
+        raise InvalidInput("Text may not contain NUL characters. Remove them and try again.")
     return body
 
 
@@ -61,18 +76,24 @@ def int_param(value: str | None, name: str, *, required: bool = True) -> int | N
             raise InvalidInput(f"{name} is required.", field=name)
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise InvalidInput(f"{name} must be a whole number.", field=name) from None
+    if not 1 <= number <= MAX_ID:
+        raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_ID}.", field=name)
+    return number
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
     from telehealth.errors import NotFound
 
     try:
-        return int(request.match_info[name])
+        number = int(request.match_info[name])
     except (KeyError, ValueError):
         raise NotFound() from None
+    if not 1 <= number <= MAX_ID:
+        raise NotFound()  # exactly like a missing record
+    return number
 
 
 def client_address(request: web.Request) -> str | None:

@@ -295,6 +295,10 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
                 )
         else:
             form = await request.post()
+            if any("\x00" in str(value) for value in form.values()):
+                return _error_page(
+                    request, 422, "Text may not contain NUL characters. Go back and retype it."
+                )
             token = str(form.get("csrf_token", ""))
             expected = csrf_token(request)
             if not token or not hmac.compare_digest(token, expected):

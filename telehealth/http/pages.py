@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -36,10 +37,20 @@ HOME_BY_ROLE = {
 
 
 def _safe_next(value: str | None) -> str | None:
-    # Only same-site paths: never an open redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
+    """Only a path on this site: never an open redirect.
+
+    Browsers drop tabs and newlines from URLs and read backslashes as slashes, so
+    "/\t/evil.example" would become "//evil.example": refuse any such character, and
+    anything that parses with a scheme or a host.
+    """
+    if not value or not value.startswith("/") or len(value) > 2000:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or value.startswith("//"):
+        return None
+    return value
 
 
 @routes.get("/")

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from sqlmodel import col, select
 
 from telehealth.audit import AuditEntry
@@ -181,3 +182,59 @@ async def test_login_redirect_never_leaves_the_site(client, cast: Cast):
         allow_redirects=False,
     )
     assert response.headers["Location"] == "/prescriber"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\\evil.example",
+        "//evil.example",
+        "https://evil.example/",
+        "/ /evil",
+    ],
+)
+async def test_login_never_redirects_off_site_whatever_the_next_value(client, cast, target):
+    page = await client.get("/login")
+    token = csrf_from(await page.text())
+    response = await client.post(
+        "/login",
+        data={"username": "bob", "password": PASSWORD, "csrf_token": token, "next": target},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.headers["Location"] == "/prescriber"
+
+
+async def test_nul_characters_are_refused_with_a_clear_error_not_a_crash(client, cast):
+    await login(client, cast.ada)
+    response = await client.post(
+        "/api/users",
+        json={
+            "username": "nul",
+            "role": "scheduler",
+            "full_name": "Bad\u0000Name",
+            "password": "a-long-password",
+        },
+    )
+    assert response.status == 422
+    assert "NUL" in (await response.json())["error"]["message"]
+    page = await client.get("/login")
+    form = await client.post(
+        "/login",
+        data={"username": "bo\u0000b", "password": "x", "csrf_token": csrf_from(await page.text())},
+    )
+    assert form.status == 422
+
+
+async def test_ids_beyond_the_database_range_look_like_missing_records(client, cast):
+    await login(client, cast.ada)
+    for path in ("/api/visits/99999999999999999999", "/api/visits/2147483648"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert await response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+    response = await client.get("/api/audit?patient_id=99999999999999999999")
+    assert response.status == 422
+    response = await client.patch("/api/users/2147483648", json={"unlock": True})
+    assert response.status == 404
