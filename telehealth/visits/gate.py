@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +29,8 @@ from sqlmodel import col
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome
-from telehealth.auth.models import PatientProfile
+from telehealth.auth.coverage import covered_on
+from telehealth.auth.models import PatientProfile, PrescriberProfile
 from telehealth.config import FEDERAL_FLEXIBILITY_END, Settings
 from telehealth.errors import PermissionDenied
 from telehealth.visits.catalogue import Catalogue, Schedule, ScheduleDecision, load_catalogue
@@ -41,7 +42,7 @@ from telehealth.visits.models import (
 )
 
 # Bump when the logic of `decide` changes; the settings part of the version follows below.
-RULES_REVISION = "2026-11-27"
+RULES_REVISION = "2026-11-27.2"
 STATUTE = "Ryan Haight Act, 21 U.S.C. 829(e)"
 FLEXIBILITY_CITATION = "21 CFR 1307.41 telemedicine flexibilities (90 FR 61301)"
 # Statuses in which the patient has arrived: checked in, seen, or seen and done.
@@ -54,6 +55,8 @@ class Rule(StrEnum):
     not_controlled = "not_controlled"
     in_person_visit = "in_person_visit"  # the order is placed during an in-person visit
     in_person_on_file = "in_person_on_file"  # 21 U.S.C. 829(e)(2)(A)(i)
+    covering_practitioner = "covering_practitioner"  # 21 U.S.C. 829(e)(2)(C)
+    va_pathway = "va_pathway"  # 90 FR 6523: another VA practitioner's evaluation
     federal_flexibility = "federal_flexibility"  # 21 CFR 1307.41, while in force
     in_person_required = "in_person_required"  # refusal
 
@@ -67,9 +70,9 @@ class EvidenceKind(StrEnum):
 class GatePolicy:
     """The practice's controlled-substance policy, as configured. Frozen: one per decision.
 
-    Pathways that are switched on but not implemented yet (covering practitioner, VA,
-    buprenorphine for OUD) are never used to allow an order: the strict rule applies and
-    the decision says the pathway is unsupported.
+    The covering-practitioner and VA pathways apply when switched on. The buprenorphine
+    (OUD) pathway is not implemented: switched on, it never allows an order; the strict rule
+    applies and the decision says the pathway is unsupported.
     """
 
     lookback_days: int | None = None
@@ -97,11 +100,7 @@ class GatePolicy:
 
     @property
     def unsupported_pathways(self) -> tuple[str, ...]:
-        switched = {
-            "covering_practitioner": self.covering_practitioner,
-            "buprenorphine_oud_pathway": self.buprenorphine_oud_pathway,
-            "va_pathway": self.va_pathway,
-        }
+        switched = {"buprenorphine_oud_pathway": self.buprenorphine_oud_pathway}
         return tuple(name for name, on in switched.items() if on)
 
     @property
@@ -152,6 +151,11 @@ class OrderFacts:
     order_day: date
     evidence: Sequence[Evidence] = ()
     catalogue_version: str = ""
+    # Whom this prescriber covers for on the order's day (covering-practitioner route).
+    covered_prescriber_ids: frozenset[int] = frozenset()
+    # The VA route: is this prescriber a VA practitioner, and who else is.
+    prescriber_is_va: bool = False
+    va_prescriber_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -260,21 +264,29 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
     if not policy.in_person_required:  # pragma: no cover - the practice never turns it off
         return decision(True, Rule.not_controlled, "In-person rule switched off.")
 
-    # Only this prescriber's evaluations, on or before the order.
-    own = [
-        e
-        for e in facts.evidence
-        if e.prescriber_id == facts.prescriber_id
-        and e.day <= facts.order_day
-        and (e.at is None or e.at <= facts.order_at)
-    ]
-    own.sort(
-        key=lambda e: (e.day, e.at or datetime.min.replace(tzinfo=facts.order_at.tzinfo)),
-        reverse=True,
+    def newest_first(items: list[Evidence]) -> list[Evidence]:
+        return sorted(
+            items,
+            key=lambda e: (e.day, e.at or datetime.min.replace(tzinfo=facts.order_at.tzinfo)),
+            reverse=True,
+        )
+
+    def windowed(items: list[Evidence]) -> list[Evidence]:
+        # The practice's lookback window applies to every route.
+        if policy.lookback_days is None:
+            return items
+        return [e for e in items if (facts.order_day - e.day).days <= policy.lookback_days]
+
+    # Evaluations on or before the order.
+    prior = newest_first(
+        [
+            e
+            for e in facts.evidence
+            if e.day <= facts.order_day and (e.at is None or e.at <= facts.order_at)
+        ]
     )
-    in_window = own
-    if policy.lookback_days is not None:
-        in_window = [e for e in own if (facts.order_day - e.day).days <= policy.lookback_days]
+    own = [e for e in prior if e.prescriber_id == facts.prescriber_id]
+    in_window = windowed(own)
     if in_window:
         latest = in_window[0]
         return decision(
@@ -283,6 +295,41 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
             f"In-person evaluation on file ({latest.day.isoformat()}).",
             latest,
         )
+    if policy.covering_practitioner and facts.covered_prescriber_ids:
+        cutoff = months_before(facts.order_day, COVERING_MONTHS)
+        covered = windowed(
+            [
+                e
+                for e in prior
+                if e.prescriber_id in facts.covered_prescriber_ids and e.day >= cutoff
+            ]
+        )
+        if covered:
+            return decision(
+                True,
+                Rule.covering_practitioner,
+                f"Covering for the prescriber who evaluated the patient in person on "
+                f"{covered[0].day.isoformat()} (21 U.S.C. 829(e)(2)(C), within "
+                f"{COVERING_MONTHS} months).",
+                covered[0],
+            )
+    if policy.va_pathway and facts.prescriber_is_va:
+        va = windowed(
+            [
+                e
+                for e in prior
+                if e.prescriber_id in facts.va_prescriber_ids
+                and e.prescriber_id != facts.prescriber_id
+            ]
+        )
+        if va:
+            return decision(
+                True,
+                Rule.va_pathway,
+                f"A VA practitioner evaluated the patient in person on {va[0].day.isoformat()} "
+                "(90 FR 6523).",
+                va[0],
+            )
     if policy.flexibility_in_force(facts.order_day):
         return decision(
             True,
@@ -310,6 +357,23 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
     return decision(
         False, Rule.in_person_required, message, url=book_url(facts.patient_id, facts.prescriber_id)
     )
+
+
+COVERING_MONTHS = 24
+PRESENCE_WINDOW = timedelta(hours=24)
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day `months` calendar months earlier (clamped to the month's end)."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover - day 28 exists in every month
 
 
 # --- gathering the facts ------------------------------------------------------------------
@@ -354,21 +418,28 @@ async def patient_zone(session: AsyncSession, patient_id: int) -> tuple[ZoneInfo
     return zone, profile.state
 
 
+async def va_practitioners(session: AsyncSession) -> frozenset[int]:
+    rows = await session.execute(
+        select(col(PrescriberProfile.user_id)).where(col(PrescriberProfile.va_practitioner))
+    )
+    return frozenset(int(r) for r in rows.scalars().all())
+
+
 async def evidence_on_file(
     session: AsyncSession,
     *,
     patient_id: int,
-    prescriber_id: int,
+    prescriber_ids: frozenset[int],
     before: datetime,
     zone: ZoneInfo,
 ) -> list[Evidence]:
-    """This prescriber's in-person evaluations of this patient, started at or before `before`."""
+    """In-person evaluations of this patient by these prescribers, at or before `before`."""
     visits = (
         (
             await session.execute(
                 select(Visit).where(
                     col(Visit.patient_id) == patient_id,
-                    col(Visit.prescriber_id) == prescriber_id,
+                    col(Visit.prescriber_id).in_(prescriber_ids),
                     col(Visit.modality) == Modality.in_person,
                     col(Visit.status) == VisitStatus.finished,
                     col(Visit.start) <= before,
@@ -383,7 +454,7 @@ async def evidence_on_file(
             await session.execute(
                 select(InPersonEvaluation).where(
                     col(InPersonEvaluation.patient_id) == patient_id,
-                    col(InPersonEvaluation.prescriber_id) == prescriber_id,
+                    col(InPersonEvaluation.prescriber_id).in_(prescriber_ids),
                 )
             )
         )
@@ -435,16 +506,38 @@ async def check_controlled_order(
     order_day = on.astimezone(zone).date()
     schedule = schedule_for(catalogue, product_id, state=state, on=order_day)
     product = catalogue.get(product_id)
+    # The patient is (or was, today) in the room: an in-person visit that is running, or
+    # that ended less than a day ago. An old finished visit is evidence, not presence.
     visit_in_person = (
         visit.modality is Modality.in_person
         and visit.status in ARRIVED
         and visit.patient_id == patient_id
         and visit.prescriber_id == prescriber_id
+        and (
+            visit.status is not VisitStatus.finished
+            or on - (visit.ended_at or visit.end) <= PRESENCE_WINDOW
+        )
     )
     evidence: list[Evidence] = []
+    covered: frozenset[int] = frozenset()
+    is_va = False
+    va_ids: frozenset[int] = frozenset()
     if schedule.controlled and not visit_in_person:
+        # Whose evaluations may count: this prescriber's, and, where the practice switched
+        # those routes on, the colleagues they cover for and the other VA practitioners.
+        if policy.covering_practitioner:
+            covered = await covered_on(session, covering_id=prescriber_id, on=order_day)
+        if policy.va_pathway:
+            va_ids = await va_practitioners(session)
+            is_va = prescriber_id in va_ids
         evidence = await evidence_on_file(
-            session, patient_id=patient_id, prescriber_id=prescriber_id, before=on, zone=zone
+            session,
+            patient_id=patient_id,
+            prescriber_ids=frozenset({prescriber_id})
+            | covered
+            | (va_ids if is_va else frozenset()),
+            before=on,
+            zone=zone,
         )
     assert visit.id is not None
     facts = OrderFacts(
@@ -461,6 +554,9 @@ async def check_controlled_order(
         order_day=order_day,
         evidence=evidence,
         catalogue_version=catalogue.version,
+        covered_prescriber_ids=covered,
+        prescriber_is_va=is_va,
+        va_prescriber_ids=va_ids,
     )
     result = decide(facts, policy)
     audit.record(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,12 +21,12 @@ from telehealth import audit
 from telehealth.audit import Action
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
-from telehealth.errors import InvalidInput
+from telehealth.errors import Conflict, InvalidInput
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.catalogue import Catalogue, Product, Schedule
 from telehealth.visits.gate import GateDecision, GatePolicy, check_controlled_order, ensure_allowed
 from telehealth.visits.medlist import record_order_on_list
-from telehealth.visits.models import MedicationOrder, Visit
+from telehealth.visits.models import MedicationOrder, Visit, VisitStatus
 from telehealth.visits.notes import ensure_visit_open_for_writing
 
 ROUTES = (
@@ -164,6 +164,24 @@ def get_product(catalogue: Catalogue, medication_id: str) -> Product:
     return product
 
 
+ORDER_GRACE = timedelta(hours=24)
+
+
+def ensure_visit_open_for_orders(visit: Visit, now: datetime) -> None:
+    """Orders belong to the encounter: while it runs, and for a day after it ends (to finish
+    the paperwork). An old visit cannot be reopened to order on: its attested location and
+    in-person presence are no longer true."""
+    if visit.status is not VisitStatus.finished:
+        return
+    ended = visit.ended_at or visit.end
+    if now - ended > ORDER_GRACE:
+        raise Conflict(
+            "This visit ended more than 24 hours ago. Orders are placed during a visit or "
+            "the day it ends: book a follow-up to order now.",
+            code="visit_closed",
+        )
+
+
 async def place_order(
     session: AsyncSession,
     *,
@@ -177,6 +195,7 @@ async def place_order(
     """Order a medication on a visit; refused with 403 in_person_required by the gate."""
     visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber,), for_update=True)
     ensure_visit_open_for_writing(visit)
+    ensure_visit_open_for_orders(visit, now)
     order_input = parse_order(data)
     product = get_product(catalogue, order_input.medication_id)
     decision = await check_controlled_order(
