@@ -1,7 +1,14 @@
 """Persistence: imports every table so that metadata is complete (for Alembic and tests)."""
 
 from telehealth.audit import AuditEntry, AuditHead
-from telehealth.auth.models import JoinAttempt, PatientProfile, PrescriberProfile, User, UserSession
+from telehealth.auth.models import (
+    CoverageAssignment,
+    JoinAttempt,
+    PatientProfile,
+    PrescriberProfile,
+    User,
+    UserSession,
+)
 from telehealth.db import metadata
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.visits.models import (
@@ -21,6 +28,7 @@ __all__ = [
     "AuditHead",
     "AvailabilityException",
     "AvailabilityRule",
+    "CoverageAssignment",
     "InPersonEvaluation",
     "JoinAttempt",
     "MedicationEvent",

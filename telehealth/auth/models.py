@@ -63,6 +63,23 @@ class PrescriberProfile(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     supervising_prescriber_id: int | None = Field(default=None, foreign_key="users.id")
     buffer_minutes: int = 0
+    # A practitioner of the Department of Veterans Affairs acting in that role (90 FR 6523).
+    va_practitioner: bool = False
+
+
+class CoverageAssignment(SQLModel, table=True):
+    """One prescriber covers for another, at the other's request, for a span of days
+    (21 U.S.C. 802(54)(D)/829(e)(2)(C): the covering practitioner route)."""
+
+    __tablename__ = "coverage_assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    covering_prescriber_id: int = Field(foreign_key="users.id", index=True)
+    covered_prescriber_id: int = Field(foreign_key="users.id", index=True)
+    starts_on: date
+    ends_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id")
 
 
 class UserSession(SQLModel, table=True):

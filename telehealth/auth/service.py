@@ -192,7 +192,11 @@ async def _add_prescriber_profile(
     states = sorted({check_state(s, "licensed_states") for s in states})
     supervisor_id = data.get("supervising_prescriber_id")
     if credential is Credential.PA:
-        if not isinstance(supervisor_id, int):
+        if (
+            not isinstance(supervisor_id, int)
+            or isinstance(supervisor_id, bool)
+            or not 1 <= supervisor_id <= 2**31 - 1
+        ):
             raise InvalidInput(
                 "A physician assistant needs supervising_prescriber_id (a psychiatrist's id).",
                 field="supervising_prescriber_id",
@@ -208,6 +212,9 @@ async def _add_prescriber_profile(
             "Only a physician assistant has a supervising prescriber.",
             field="supervising_prescriber_id",
         )
+    va = data.get("va_practitioner", False)
+    if not isinstance(va, bool):
+        raise InvalidInput("va_practitioner must be true or false.", field="va_practitioner")
     session.add(
         PrescriberProfile(
             user_id=user_id,
@@ -216,6 +223,7 @@ async def _add_prescriber_profile(
             licensed_states=states,
             timezone=check_timezone(data.get("timezone")),
             supervising_prescriber_id=supervisor_id if credential is Credential.PA else None,
+            va_practitioner=va,
         )
     )
 

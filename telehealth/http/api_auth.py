@@ -9,8 +9,9 @@ from aiohttp import web
 
 from telehealth import audit
 from telehealth.audit import Action
+from telehealth.auth import coverage
 from telehealth.auth import service as auth_service
-from telehealth.auth.models import Role, User
+from telehealth.auth.models import CoverageAssignment, Role, User
 from telehealth.auth.policy import ensure_role
 from telehealth.errors import DomainError, InvalidInput
 from telehealth.http.context import (
@@ -165,6 +166,38 @@ async def change_user(request: web.Request) -> web.StreamResponse:
         now=now(request),
     )
     return web.json_response({**user_json(user), "active": user.is_active})
+
+
+@routes.post("/api/prescribers/{id}/coverage")
+async def add_coverage(request: web.Request) -> web.StreamResponse:
+    """Record that this prescriber covers for another (admin, or the prescriber covered)."""
+    actor = require_actor(request)
+    row = await coverage.record_coverage(
+        db(request),
+        actor=actor,
+        covering_id=path_id(request),
+        data=await json_body(request),
+        now=now(request),
+    )
+    return web.json_response(coverage_json(row), status=201)
+
+
+@routes.get("/api/prescribers/{id}/coverage")
+async def get_coverage(request: web.Request) -> web.StreamResponse:
+    """Cover this prescriber gives or receives (admin, or that prescriber)."""
+    actor = require_actor(request)
+    rows = await coverage.list_coverage(db(request), actor=actor, prescriber_id=path_id(request))
+    return web.json_response({"coverage": [coverage_json(r) for r in rows]})
+
+
+def coverage_json(row: CoverageAssignment) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "covering_prescriber_id": row.covering_prescriber_id,
+        "covered_prescriber_id": row.covered_prescriber_id,
+        "starts_on": row.starts_on.isoformat(),
+        "ends_on": row.ends_on.isoformat(),
+    }
 
 
 def parse_when(value: str | None, name: str) -> datetime | None:

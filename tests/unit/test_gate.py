@@ -51,6 +51,8 @@ def facts(
     at: datetime = ORDER_AT,
     in_person: bool = False,
     evidence: tuple[Evidence, ...] = (),
+    covers_for: frozenset[int] = frozenset(),
+    va: frozenset[int] = frozenset(),
 ) -> OrderFacts:
     found = catalogue.get(product)
     return OrderFacts(
@@ -67,6 +69,9 @@ def facts(
         order_day=at.date(),
         evidence=evidence,
         catalogue_version=catalogue.version,
+        covered_prescriber_ids=covers_for,
+        prescriber_is_va=BOB in va,
+        va_prescriber_ids=va,
     )
 
 
@@ -83,6 +88,8 @@ class Row:
     evidence: tuple[Evidence, ...] = ()
     policy: GatePolicy = STRICT
     jurisdiction: str = "federal"
+    covers_for: frozenset[int] = frozenset()
+    va: frozenset[int] = frozenset()
 
 
 ROWS = [
@@ -321,16 +328,96 @@ ROWS = [
         at=datetime(2027, 1, 1, 15, 0, tzinfo=UTC),
         policy=GatePolicy(federal_flexibility=True),
     ),
-    # Pathways not implemented never open the gate.
+    # The covering-practitioner route (21 U.S.C. 829(e)(2)(C)): Bob covers for Charlie.
     Row(
-        "VA pathway switched on is ignored",
+        "covering for the evaluator, evaluation within 24 months: allowed",
+        "alprazolam-tablet",
+        True,
+        Rule.covering_practitioner,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 700),),
+        covers_for=frozenset({CHARLIE}),
+        policy=GatePolicy(covering_practitioner=True),
+    ),
+    Row(
+        "covering, but the evaluation is older than 24 months: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 800),),
+        covers_for=frozenset({CHARLIE}),
+        policy=GatePolicy(covering_practitioner=True),
+    ),
+    Row(
+        "covering route switched off: another prescriber's visit does not count",
         "alprazolam-tablet",
         False,
         Rule.in_person_required,
         Schedule.IV,
         evidence=(visit_by(CHARLIE, 10),),
+        covers_for=frozenset({CHARLIE}),
+    ),
+    Row(
+        "covering route on, but not covering for the evaluator: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+        policy=GatePolicy(covering_practitioner=True),
+    ),
+    Row(
+        "covering, evaluation inside 24 months but outside the practice's lookback: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 400),),
+        covers_for=frozenset({CHARLIE}),
+        policy=GatePolicy(covering_practitioner=True, lookback_days=365),
+    ),
+    # The VA route (90 FR 6523): another VA practitioner's evaluation counts.
+    Row(
+        "VA route on, both are VA practitioners: allowed",
+        "alprazolam-tablet",
+        True,
+        Rule.va_pathway,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+        va=frozenset({BOB, CHARLIE}),
         policy=GatePolicy(va_pathway=True),
     ),
+    Row(
+        "VA route on, but the evaluator is not a VA practitioner: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+        va=frozenset({BOB}),
+        policy=GatePolicy(va_pathway=True),
+    ),
+    Row(
+        "VA route on, but the prescriber is not a VA practitioner: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+        va=frozenset({CHARLIE}),
+        policy=GatePolicy(va_pathway=True),
+    ),
+    Row(
+        "VA route switched off: refused",
+        "alprazolam-tablet",
+        False,
+        Rule.in_person_required,
+        Schedule.IV,
+        evidence=(visit_by(CHARLIE, 10),),
+        va=frozenset({BOB, CHARLIE}),
+    ),
+    # The buprenorphine pathway is not implemented: switched on, it never opens the gate.
     Row(
         "buprenorphine pathway switched on is ignored",
         "buprenorphine-naloxone-sl-film",
@@ -352,6 +439,8 @@ def test_the_gate_decides_each_situation_as_the_rule_says(catalogue: Catalogue, 
             at=row.at,
             in_person=row.in_person,
             evidence=row.evidence,
+            covers_for=row.covers_for,
+            va=row.va,
         ),
         row.policy,
     )

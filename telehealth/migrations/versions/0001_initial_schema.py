@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 22:14:20.202952
+Create Date: 2026-11-27 23:11:21.474522
 """
 
 from collections.abc import Sequence
@@ -125,6 +125,44 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "coverage_assignments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("covering_prescriber_id", sa.Integer(), nullable=False),
+        sa.Column("covered_prescriber_id", sa.Integer(), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("ends_on", sa.Date(), nullable=False),
+        sa.Column("created_at", telehealth.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["covered_prescriber_id"],
+            ["users.id"],
+            name=op.f("fk_coverage_assignments_covered_prescriber_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["covering_prescriber_id"],
+            ["users.id"],
+            name=op.f("fk_coverage_assignments_covering_prescriber_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_coverage_assignments_created_by_id_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coverage_assignments")),
+    )
+    with op.batch_alter_table("coverage_assignments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coverage_assignments_covered_prescriber_id"),
+            ["covered_prescriber_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_coverage_assignments_covering_prescriber_id"),
+            ["covering_prescriber_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "in_person_evaluations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("patient_id", sa.Integer(), nullable=False),
@@ -205,6 +243,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("supervising_prescriber_id", sa.Integer(), nullable=True),
         sa.Column("buffer_minutes", sa.Integer(), nullable=False),
+        sa.Column("va_practitioner", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["supervising_prescriber_id"],
             ["users.id"],
@@ -540,6 +579,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_in_person_evaluations_patient_id"))
 
     op.drop_table("in_person_evaluations")
+    with op.batch_alter_table("coverage_assignments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coverage_assignments_covering_prescriber_id"))
+        batch_op.drop_index(batch_op.f("ix_coverage_assignments_covered_prescriber_id"))
+
+    op.drop_table("coverage_assignments")
     with op.batch_alter_table("availability_rules", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_availability_rules_prescriber_id"))
 

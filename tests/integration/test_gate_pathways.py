@@ -1,0 +1,107 @@
+"""The covering-practitioner and VA routes, switched on, through the real API."""
+
+from datetime import timedelta
+
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import update
+
+from telehealth.app import create_app
+from telehealth.auth.models import PrescriberProfile
+from tests.builders import Cast, login, make_visit
+
+ALPRAZOLAM = {
+    "medication_id": "alprazolam-tablet",
+    "dose": "0.5 mg",
+    "route": "oral",
+    "frequency": "twice daily",
+    "quantity": "20",
+    "refills": 0,
+    "instructions": "",
+}
+
+
+async def setting_up(sessionmaker, cast: Cast, clock) -> int:
+    """Bob saw Alice in person 100 days ago; today Charlie sees her by video."""
+    await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(days=100),
+        modality="in_person",
+        status="finished",
+    )
+    return await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.charlie,
+        clock.now - timedelta(minutes=5),
+        status="in_progress",
+        location_state="NY",
+    )
+
+
+async def test_a_covering_prescriber_orders_on_the_strength_of_the_colleagues_evaluation(
+    settings, clock, cast: Cast, sessionmaker
+):
+    visit_id = await setting_up(sessionmaker, cast, clock)
+    app = create_app(settings.model_copy(update={"covering_practitioner": True}), clock=clock)
+    async with TestClient(TestServer(app)) as charlie, TestClient(charlie.server) as bob:
+        await login(charlie, cast.charlie)
+        await login(bob, cast.bob)
+        refused = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+        assert refused.status == 403  # not covering for Bob yet
+
+        today = clock.now.date()
+        cover = {
+            "covered_prescriber_id": cast.bob.id,
+            "starts_on": today.isoformat(),
+            "ends_on": (today + timedelta(days=7)).isoformat(),
+        }
+        self_made = await charlie.post(f"/api/prescribers/{cast.charlie.id}/coverage", json=cover)
+        assert self_made.status == 403  # only the covered prescriber (or an admin) asks
+        asked = await bob.post(f"/api/prescribers/{cast.charlie.id}/coverage", json=cover)
+        assert asked.status == 201, await asked.text()
+
+        allowed = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+        assert allowed.status == 201, await allowed.text()
+        listed = await (await charlie.get(f"/api/prescribers/{cast.charlie.id}/coverage")).json()
+        assert [c["covered_prescriber_id"] for c in listed["coverage"]] == [cast.bob.id]
+
+
+async def test_the_covering_route_is_closed_unless_the_practice_switches_it_on(
+    client, clock, cast: Cast, sessionmaker
+):
+    visit_id = await setting_up(sessionmaker, cast, clock)
+    await login(client, cast.bob)
+    today = clock.now.date()
+    await client.post(
+        f"/api/prescribers/{cast.charlie.id}/coverage",
+        json={
+            "covered_prescriber_id": cast.bob.id,
+            "starts_on": today.isoformat(),
+            "ends_on": today.isoformat(),
+        },
+    )
+    await login(client, cast.charlie)
+    response = await client.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+    assert response.status == 403
+
+
+async def test_another_va_practitioners_evaluation_counts_on_the_va_route(
+    settings, clock, cast: Cast, sessionmaker
+):
+    visit_id = await setting_up(sessionmaker, cast, clock)
+    app = create_app(settings.model_copy(update={"va_pathway": True}), clock=clock)
+    async with TestClient(TestServer(app)) as charlie:
+        await login(charlie, cast.charlie)
+        refused = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+        assert refused.status == 403  # neither is a VA practitioner
+        async with sessionmaker() as session:
+            await session.execute(
+                update(PrescriberProfile)
+                .where(PrescriberProfile.user_id.in_([cast.bob.id, cast.charlie.id]))
+                .values(va_practitioner=True)
+            )
+            await session.commit()
+        allowed = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+        assert allowed.status == 201, await allowed.text()
