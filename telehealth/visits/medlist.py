@@ -50,14 +50,19 @@ class MedicationList:
     actor_names: dict[int, str]
 
 
+ATTENDED = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
+
+
 async def _treats(session: AsyncSession, prescriber_id: int, patient_id: int) -> bool:
+    """A prescriber treats a patient once the patient has come to one of their visits
+    (checked in, in progress or finished). A booking alone, or a no-show, is not care."""
     found = (
         await session.execute(
             select(col(Visit.id))
             .where(
                 col(Visit.patient_id) == patient_id,
                 col(Visit.prescriber_id) == prescriber_id,
-                col(Visit.status) != VisitStatus.cancelled,
+                col(Visit.status).in_(ATTENDED),
             )
             .limit(1)
         )
