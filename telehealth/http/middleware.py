@@ -262,13 +262,14 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def _same_origin(request: web.Request) -> bool:
-    """Refuse what the browser itself says is cross-site.
+    """Refuse what the browser itself says comes from another site or a sibling subdomain.
 
     Under `Referrer-Policy: no-referrer` Chromium sends `Origin: null` on form posts, so
     the origin cannot always be judged: forms then rely on their token and JSON calls on
     the JSON content type (which a cross-site page cannot send without a CORS preflight).
     """
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+    # "same-site" is a sibling subdomain: it carries our Lax cookie, so it is refused too.
+    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
         return False
     origin = request.headers.get("Origin")
     if origin is None or origin == "null":

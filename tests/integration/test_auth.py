@@ -166,6 +166,11 @@ async def test_api_writes_must_be_json_and_not_cross_site(client, cast: Cast):
         "/api/users", json={"username": "x"}, headers={"Sec-Fetch-Site": "cross-site"}
     )
     assert fetch_cross.status == 403
+    # A sibling subdomain carries the Lax cookie; a body-less POST needs no content type.
+    sibling = await client.post("/api/users", headers={"Sec-Fetch-Site": "same-site"})
+    assert sibling.status == 403
+    own_page = await client.get("/api/me", headers={"Sec-Fetch-Site": "same-origin"})
+    assert own_page.status == 200
 
 
 async def test_login_redirect_never_leaves_the_site(client, cast: Cast):
