@@ -1,4 +1,5 @@
-"""Domain (pure): room names, who holds each seat of a visit, and per-connection rate limits.
+"""Domain (pure): room names, who holds each seat of a visit, per-connection rate limits, and
+how often a connection's session and visit are checked again while it relays signals.
 
 A visit has two seats, the patient's and the prescriber's. Each seat is held by at most one
 connection: a second tab of the same participant takes the seat, and the server tells the
@@ -9,6 +10,11 @@ Room names are built here from authorised ids only, never from client text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+# Relaying a signal does not touch the database; at most this often per connection, the
+# server checks again that the session is still signed in and the visit still open.
+RECHECK_INTERVAL = timedelta(seconds=5)
 
 
 def visit_room(visit_id: int) -> str:
@@ -24,6 +30,12 @@ def seat_room(visit_id: int, role: str) -> str:
 def dashboard_room(user_id: int) -> str:
     """A prescriber's dashboard: waiting-room notices for all their visits."""
     return f"dashboard:{user_id}"
+
+
+def recheck_due(last: datetime | None, now: datetime) -> bool:
+    """Whether a connection last checked at `last` must be checked again before relaying."""
+    # A clock that went backwards counts as due: never trust a check from the future.
+    return last is None or not (last <= now < last + RECHECK_INTERVAL)
 
 
 @dataclass(frozen=True)

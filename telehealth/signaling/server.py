@@ -5,7 +5,10 @@ The connection is authenticated by the session cookie; every event is parsed by
 named from authorised visit ids (`rooms`). Events of one connection are handled one after
 another (`async_handlers=False`), so an offer is never overtaken by the candidate sent
 after it. With `TELEHEALTH_REDIS_URL` set, several processes share rooms and seats through
-Redis. The protocol is documented in docs/signaling.md.
+Redis. Relaying a signal does not touch the database, so at most every few seconds per
+connection (`rooms.RECHECK_INTERVAL`) the relay checks again that the session is signed in and
+the visit still open, and ends the connection's call when either is over. The protocol is
+documented in docs/signaling.md.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.errors import DomainError, NotFound, PermissionDenied, RateLimited, Unauthenticated
-from telehealth.http.context import CLOCK, SETTINGS
+from telehealth.http.context import CLOCK, SETTINGS, client_address
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
 from telehealth.signaling import protocol
 from telehealth.signaling.protocol import error_ack, other_role
@@ -43,6 +46,7 @@ from telehealth.signaling.rooms import (
     Seat,
     Seats,
     dashboard_room,
+    recheck_due,
     seat_room,
     visit_room,
 )
@@ -94,6 +98,8 @@ class Connection:
     address: str | None
     visit_id: int | None = None
     seat_role: str | None = None
+    # When the session and the joined visit were last found valid (server clock).
+    checked_at: datetime | None = None
 
 
 class SeatStore(Protocol):
@@ -218,6 +224,7 @@ class Signaling:
         self.connections: dict[str, Connection] = {}
         self.limiter = RateLimiter()
         self.closing = False
+        self._pending: set[asyncio.Task[None]] = set()
         self.sio.on("connect", self._connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
         self.sio.on("*", self._unknown, namespace=NAMESPACE)
@@ -328,7 +335,8 @@ class Signaling:
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request = environ.get("aiohttp.request")
-        address = request.remote if request is not None else None
+        # Behind a trusted proxy, the client's address rather than the proxy's (audit trail).
+        address = client_address(request) if request is not None else None
         token = _cookie_token(environ)
         actor = None
         if token:
@@ -422,6 +430,7 @@ class Signaling:
         await self.sio.enter_room(sid, visit_room(visit_id), namespace=NAMESPACE)
         await self.sio.enter_room(sid, seat_room(visit_id, role), namespace=NAMESPACE)
         conn.visit_id, conn.seat_role = visit_id, role
+        conn.checked_at = now  # the join just checked the session and the visit
         await self.sio.emit(
             "peer_joined",
             {"role": role},
@@ -462,6 +471,10 @@ class Signaling:
         signal = protocol.parse_signal(payload)
         if conn.visit_id != signal.visit_id or conn.seat_role is None:
             raise NotFound("Join the visit before sending signals.", code="not_joined")
+        if recheck_due(conn.checked_at, self.now()):
+            refusal = await self._recheck(sid, conn)
+            if refusal is not None:
+                return refusal
         await self.sio.emit(
             "signal",
             signal.wire(conn.seat_role),
@@ -469,6 +482,62 @@ class Signaling:
             namespace=NAMESPACE,
         )
         return {"ok": True}
+
+    async def _recheck(self, sid: str, conn: Connection) -> dict[str, Any] | None:
+        """Check again that the connection's session and visit allow a call; if not, end the
+        connection's call, disconnect it (after the refusal is sent) and return the refusal.
+
+        A session ends by logout, idle logoff or a deactivated account; a visit by being
+        cancelled, marked no-show, finished, or moved out of its join window.
+        """
+        visit_id = conn.visit_id
+        assert visit_id is not None
+        now = self.now()
+        async with self._uow(conn, sid) as session:
+            resolved = await auth_service.resolve_session(
+                session,
+                token=conn.token,
+                now=now,
+                idle=timedelta(minutes=self.settings.idle_logoff_minutes),
+                touch=False,
+            )
+            visit = await session.get(Visit, visit_id) if resolved.actor is not None else None
+        if resolved.actor is None:
+            await self._vacate(sid, conn, kind="left", reason="session_ended")
+            ack = await self._refuse(
+                sid,
+                "signal",
+                Unauthenticated("Your session has ended. Sign in again, then rejoin."),
+            )
+        elif visit is None or not _call_open(visit, now):
+            if visit is not None:
+                # Ends the call for both participants (visit_ended, seats and rooms cleared).
+                await self._after_finish(visit)
+            else:
+                await self.sio.emit(
+                    "visit_ended", {"visit_id": visit_id}, to=sid, namespace=NAMESPACE
+                )
+            ack = await self._refuse(
+                sid, "signal", NotFound(lifecycle.NOT_JOINABLE, code="not_found")
+            )
+        else:
+            conn.checked_at = now
+            return None
+        conn.checked_at = None
+        self._disconnect_soon(sid)
+        return ack
+
+    def _disconnect_soon(self, sid: str) -> None:
+        """Disconnect once the current event's ack has gone out (it is queued when the handler
+        returns, before this task first runs)."""
+
+        async def later() -> None:
+            await asyncio.sleep(0)
+            await self.sio.disconnect(sid, namespace=NAMESPACE)
+
+        task = asyncio.create_task(later())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _media_state(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
         state = protocol.parse_media_state(payload)
@@ -538,6 +607,18 @@ class Signaling:
         async with self._uow(None, "notify") as session:
             entry = await lifecycle.waiting_entry(session, visit_id)
             visit = await session.get(Visit, visit_id)
+            if entry is not None and visit is not None:
+                # The patient's name goes to the prescriber's screens: a disclosure to audit.
+                audit.record(
+                    session,
+                    audit.Action.read,
+                    "waiting_room",
+                    visit_id,
+                    patient_id=visit.patient_id,
+                    user_id=visit.prescriber_id,
+                    role=Role.prescriber.value,
+                    detail={"visit_id": visit_id, "event": "waiting_room"},
+                )
         if entry is None or visit is None:
             return
         data = _waiting_wire(entry)
@@ -610,6 +691,8 @@ class Signaling:
         """On shutdown: drop every socket without a goodbye, so clients reconnect to the next
         server, and record nothing (a restart is not the participants leaving)."""
         self.closing = True
+        for task in list(self._pending):
+            task.cancel()
         live: set[web.WebSocketResponse] = self.sio.eio.telehealth_websockets
         # 1012 "service restart": the client reconnects (a socket.io DISCONNECT would not).
         await asyncio.gather(
@@ -635,6 +718,14 @@ class Signaling:
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.aclose()
+
+
+def _call_open(visit: Visit, now: datetime) -> bool:
+    """Whether a joined connection may keep relaying: the visit is live and, unless the
+    patient was admitted already (a call may run past its scheduled end), within its window."""
+    return visit.status in lifecycle.LIVE and (
+        visit.admitted_at is not None or lifecycle.within_window(visit, now)
+    )
 
 
 def _waiting_wire(entry: lifecycle.Waiting) -> dict[str, Any]:

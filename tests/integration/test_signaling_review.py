@@ -1,0 +1,230 @@
+"""A call stops relaying once its session or its visit is over; sockets record the client's
+address behind a trusted proxy; the waiting-room notice to the prescriber is audited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from telehealth import audit
+from telehealth.audit import AuditEntry
+from telehealth.signaling.rooms import RECHECK_INTERVAL
+from telehealth.uow import unit_of_work
+from telehealth.visits.models import Visit
+from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+
+pytestmark = pytest.mark.timeout(60)
+
+NEUTRAL = {
+    "ok": False,
+    "error": {
+        "code": "not_found",
+        "message": "This visit is not available to join. Check the link and the visit time.",
+    },
+}
+OFFER = {"type": "offer", "sdp": "v=0\r\n"}
+AFTER_RECHECK = RECHECK_INTERVAL.total_seconds() * 2
+
+
+@pytest.fixture
+async def sockets(settings, sessionmaker, clock):
+    opened: list[VisitsSocket] = []
+
+    async def open_for(person, *, visit_id=None, headers=None):
+        token = await session_token(sessionmaker, person, visit_id=visit_id, now=clock.now)
+        sock = VisitsSocket(settings.public_url, token)
+        opened.append(sock)
+        if headers is None:
+            return await sock.connect()
+        await sock.sio.connect(
+            settings.public_url,
+            headers={"Cookie": f"th_session={token}", **headers},
+            namespaces=["/visits"],
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+        return sock
+
+    yield open_for
+    for sock in opened:
+        await sock.close()
+
+
+async def browser_as(new_client, token: str):
+    """An HTTP client carrying the same session cookie as a socket."""
+    browser = await new_client()
+    browser.session.cookie_jar.update_cookies({"th_session": token})
+    return browser
+
+
+@pytest.fixture
+async def admitted_call(server, new_client, sessionmaker, cast: Cast, clock, sockets):
+    """Bob and Alice (through her join link) joined, checked in and admitted."""
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10))
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice, visit_id=visit)
+    assert (await bob.call("join", {"visit_id": visit}))["ok"]
+    assert (await alice.call("join", {"visit_id": visit}))["ok"]
+    alices_browser = await browser_as(new_client, alice.token)
+    response = await alices_browser.post(
+        f"/api/visits/{visit}/check-in", json={"location_state": "NY"}
+    )
+    assert response.status == 200, await response.text()
+    assert (await bob.call("admit", {"visit_id": visit}))["ok"]
+    await alice.wait_for("admitted")
+    await relays(visit, alice, bob)
+    return visit, alice, bob, alices_browser
+
+
+async def relays(visit: int, sender: VisitsSocket, receiver: VisitsSocket) -> None:
+    before = len(receiver.received("signal"))
+    ack = await sender.call("signal", {"visit_id": visit, "description": OFFER})
+    assert ack == {"ok": True}
+    await receiver.wait_for("signal", count=before + 1)
+
+
+async def disconnected(sock: VisitsSocket) -> bool:
+    for _ in range(100):
+        if not sock.sio.connected:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_patient_who_signs_out_can_no_longer_send_signals_and_is_disconnected(
+    admitted_call, clock
+):
+    visit, alice, bob, alices_browser = admitted_call
+    response = await alices_browser.delete("/api/session")
+    assert response.status == 204
+    clock.advance(seconds=AFTER_RECHECK)
+    signals_before = len(bob.received("signal"))
+
+    ack = await alice.call("signal", {"visit_id": visit, "description": OFFER})
+
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "not_signed_in"
+    assert (await alice.wait_for("error"))[-1]["error"]["code"] == "not_signed_in"
+    assert await disconnected(alice)
+    assert await bob.wait_for("peer_left") == [{"role": "patient"}]
+    await asyncio.sleep(0.2)
+    assert len(bob.received("signal")) == signals_before
+
+
+async def test_a_deactivated_prescriber_can_no_longer_send_signals(
+    admitted_call, new_client, cast: Cast, clock
+):
+    visit, alice, bob, _ = admitted_call
+    admin = await new_client()
+    await login(admin, cast.ada)
+    response = await admin.patch(f"/api/users/{cast.bob.id}", json={"active": False})
+    assert response.status == 200, await response.text()
+    clock.advance(seconds=AFTER_RECHECK)
+    signals_before = len(alice.received("signal"))
+
+    ack = await bob.call("signal", {"visit_id": visit, "description": OFFER})
+
+    assert ack["error"]["code"] == "not_signed_in"
+    assert await disconnected(bob)
+    await asyncio.sleep(0.2)
+    assert len(alice.received("signal")) == signals_before
+
+
+async def test_a_cancelled_visit_ends_the_call_for_both_participants(
+    admitted_call, new_client, cast: Cast, clock
+):
+    visit, alice, bob, _ = admitted_call
+    scheduler = await new_client()
+    await login(scheduler, cast.sam)
+    response = await scheduler.post(f"/api/visits/{visit}/cancel", json={"reason": "sick"})
+    assert response.status == 200, await response.text()
+    clock.advance(seconds=AFTER_RECHECK)
+    signals_before = len(bob.received("signal"))
+
+    ack = await alice.call("signal", {"visit_id": visit, "description": OFFER})
+
+    assert ack == NEUTRAL
+    assert await alice.wait_for("visit_ended") == [{"visit_id": visit}]
+    assert await bob.wait_for("visit_ended") == [{"visit_id": visit}]
+    assert await disconnected(alice)
+    # Bob's connection left the visit with it: his signals go nowhere either.
+    refused = await bob.call("signal", {"visit_id": visit, "description": OFFER})
+    assert refused["error"]["code"] == "not_joined"
+    await asyncio.sleep(0.2)
+    assert len(bob.received("signal")) == signals_before
+
+
+async def test_a_visit_moved_out_of_its_window_stops_relaying(
+    server, sessionmaker, cast: Cast, clock, sockets
+):
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10))
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice)
+    assert (await bob.call("join", {"visit_id": visit}))["ok"]
+    assert (await alice.call("join", {"visit_id": visit}))["ok"]
+    await relays(visit, bob, alice)
+    async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
+        moved = await session.get(Visit, visit)
+        assert moved is not None
+        moved.start += timedelta(days=2)
+        moved.end += timedelta(days=2)
+    clock.advance(seconds=AFTER_RECHECK)
+
+    assert await bob.call("signal", {"visit_id": visit, "description": OFFER}) == NEUTRAL
+    assert await bob.wait_for("visit_ended") == [{"visit_id": visit}]
+    assert await disconnected(bob)
+    assert len(alice.received("signal")) == 1
+
+
+async def test_a_live_call_keeps_relaying_across_rechecks(admitted_call, clock):
+    visit, alice, bob, _ = admitted_call
+    for _ in range(3):
+        clock.advance(seconds=AFTER_RECHECK)
+        await relays(visit, alice, bob)
+        await relays(visit, bob, alice)
+    assert alice.sio.connected and bob.sio.connected
+    assert alice.received("error") == bob.received("error") == []
+
+
+async def test_the_waiting_room_notice_to_the_prescriber_is_audited(
+    admitted_call, sessionmaker, cast: Cast
+):
+    visit, *_ = admitted_call
+    async with sessionmaker() as session:
+        entries = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.resource_type == "waiting_room")
+            )
+        ).all()
+    assert [(e.action, e.patient_id, e.user_id, e.resource_id) for e in entries] == [
+        ("read", cast.alice.id, cast.bob.id, str(visit))
+    ]
+
+
+class TestBehindATrustedProxy:
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.model_copy(update={"trust_proxy": True})
+
+    async def test_a_socket_records_the_clients_address_not_the_proxys(
+        self, server, sessionmaker, cast: Cast, clock, sockets
+    ):
+        visit = await make_visit(
+            sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10)
+        )
+        bob = await sockets(cast.bob, headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.7"})
+        assert (await bob.call("join", {"visit_id": visit}))["ok"]
+        async with sessionmaker() as session:
+            addresses = set(
+                (
+                    await session.scalars(
+                        select(AuditEntry.source_address).where(
+                            AuditEntry.request_id.startswith("sio:")  # type: ignore[union-attr]
+                        )
+                    )
+                ).all()
+            )
+        assert addresses == {"203.0.113.7"}
