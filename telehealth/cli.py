@@ -173,7 +173,8 @@ async def _place_order(args: argparse.Namespace, settings: Settings, sessionmake
             if user is None or user.id is None or not user.is_active:
                 print("telehealth: no active account by that username.", file=sys.stderr)
                 return 1
-            context.user_id, context.role = user.id, user.role.value
+            # Recorded as the prescriber's order, placed by the operator at the console.
+            context.user_id, context.role = user.id, "operator"
             actor = Actor(user_id=user.id, role=user.role, username=user.username)
             order, decision = await place_order(
                 session,

@@ -138,6 +138,8 @@ async def create_user(
         dob = _date(data.get("date_of_birth"), "date_of_birth")
         if dob > now.date():
             raise InvalidInput("date_of_birth cannot be in the future.", field="date_of_birth")
+        if dob.year < 1900:
+            raise InvalidInput("date_of_birth must be in 1900 or later.", field="date_of_birth")
         session.add(
             PatientProfile(
                 user_id=user.id,

@@ -48,7 +48,9 @@ async def get_visit_for(
             "visit",
             visit_id,
             outcome=Outcome.failure,
-            patient_id=None,
+            # The patient's access report must show attempts on their records (the trail is
+            # for administrators; the caller still sees a plain 404).
+            patient_id=visit.patient_id if visit is not None else None,
             durable=True,
         )
         raise NotFound()

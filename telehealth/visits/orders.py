@@ -7,6 +7,7 @@ schedule; then the gate. Only then is the order created and the medication list 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,6 +75,8 @@ def _text(
     if value is None:
         value = ""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{label} must be a number or text, not {value}.", field=name)
         value = str(value)
     if not isinstance(value, str):
         raise InvalidInput(f"{label} must be text.", field=name)
@@ -83,6 +86,9 @@ def _text(
     if len(value) > max_len:
         raise InvalidInput(f"{label} is too long (at most {max_len} characters).", field=name)
     return value
+
+
+MAX_QUANTITY = 10_000
 
 
 def parse_order(data: dict[str, Any]) -> OrderInput:
@@ -105,6 +111,10 @@ def parse_order(data: dict[str, Any]) -> OrderInput:
         raise InvalidInput(
             "Quantity must be a number greater than zero, such as 30 or 30 tablets.",
             field="quantity",
+        )
+    if amount > MAX_QUANTITY:
+        raise InvalidInput(
+            f"Quantity must be at most {MAX_QUANTITY:,}: check the number.", field="quantity"
         )
     refills = data.get("refills", 0)
     if isinstance(refills, str) and refills.strip().isdigit():

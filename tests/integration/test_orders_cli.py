@@ -76,3 +76,4 @@ async def test_alprazolam_from_the_command_line_is_refused_and_sertraline_is_pla
     decisions = [e for e in entries if e["resource_type"] == "gate_decision"]
     assert {e["detail"]["decision"] for e in decisions} == {"allow", "deny"}
     assert all(e["source_address"] == "cli" and e["user_id"] == cast.bob.id for e in decisions)
+    assert {e["role"] for e in decisions} == {"operator"}

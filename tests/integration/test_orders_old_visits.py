@@ -86,3 +86,26 @@ async def test_an_in_person_visit_that_ended_this_afternoon_still_counts_as_pres
     await login(client, cast.bob)
     response = await client.post(f"/api/visits/{today}/orders", json=ALPRAZOLAM)
     assert response.status == 201, await response.text()
+
+
+async def test_nonsense_numbers_in_an_order_are_refused_with_the_field_named(
+    client, cast: Cast, sessionmaker, clock
+):
+    visit_id = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now, status="waiting", location_state="NY"
+    )
+    await login(client, cast.bob)
+    sertraline = {**ALPRAZOLAM, "medication_id": "sertraline-tablet", "dose": "50 mg"}
+    huge = await client.post(
+        f"/api/visits/{visit_id}/orders", json={**sertraline, "quantity": "1e45"}
+    )
+    assert huge.status == 422
+    assert (await huge.json())["error"]["field"] == "quantity"
+    nan = await client.post(
+        f"/api/visits/{visit_id}/orders",
+        data='{"medication_id": "sertraline-tablet", "dose": NaN, '
+        '"route": "oral", "frequency": "daily", "quantity": "30"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert nan.status == 422
+    assert (await nan.json())["error"]["field"] == "dose"
