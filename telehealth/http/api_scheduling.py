@@ -14,12 +14,11 @@ from telehealth.audit import Action
 from telehealth.auth import joinlinks
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
-from telehealth.errors import InvalidInput
+from telehealth.errors import InvalidInput, NotFound
 from telehealth.http.api_auth import parse_when, set_session_cookie, user_json
 from telehealth.http.context import (
     client_address,
     db,
-    int_param,
     json_body,
     now,
     path_id,
@@ -58,6 +57,32 @@ def _required_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be a whole number.", field=name)
     return value
+
+
+def _query_id(value: str | None, name: str) -> int | None:
+    """An id from the query string. Any whole number is passed on: the service answers one
+    that no record can have exactly as it answers an unknown one."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number.", field=name) from None
+
+
+def _required_query_id(value: str | None, name: str) -> int:
+    parsed = _query_id(value, name)
+    if parsed is None:
+        raise InvalidInput(f"{name} is required.", field=name)
+    return parsed
+
+
+def _record_id(request: web.Request) -> int:
+    """The id in the path; one that no record can have is answered like a missing record."""
+    record_id = path_id(request)
+    if not svc.storable_id(record_id):
+        raise NotFound()
+    return record_id
 
 
 def _viewer_zone(actor: Actor, view: svc.VisitView) -> str:
@@ -112,8 +137,8 @@ def visit_json(request: web.Request, actor: Actor, view: svc.VisitView) -> dict[
     at = now(request)
     body["can"] = {
         "reschedule": policy.can_reschedule(actor, visit),
-        "cancel": policy.can_cancel(actor, visit),
-        "noshow": policy.can_mark_noshow(actor, visit, at),
+        "cancel": policy.can_cancel(actor, visit, has_records=view.has_records),
+        "noshow": policy.can_mark_noshow(actor, visit, at, has_records=view.has_records),
     }
     return body
 
@@ -157,7 +182,7 @@ async def prescribers(request: web.Request) -> web.StreamResponse:
 async def get_availability(request: web.Request) -> web.StreamResponse:
     """A prescriber's weekly hours, date exceptions and buffer, in their own zone."""
     actor = require_actor(request)
-    result = await svc.get_availability(db(request), actor=actor, prescriber_id=path_id(request))
+    result = await svc.get_availability(db(request), actor=actor, prescriber_id=_record_id(request))
     return web.json_response(_availability_json(result))
 
 
@@ -170,7 +195,7 @@ async def put_availability(request: web.Request) -> web.StreamResponse:
     result = await svc.set_availability(
         db(request),
         actor=actor,
-        prescriber_id=path_id(request),
+        prescriber_id=_record_id(request),
         weekly=body.get("weekly"),
         exceptions=body.get("exceptions", []),
         buffer_minutes=buffer if buffer is None else _required_int(buffer, "buffer_minutes"),
@@ -186,8 +211,7 @@ async def slots(request: web.Request) -> web.StreamResponse:
     """Free starts for one visit type with a prescriber in a date range (staff who book)."""
     actor = require_actor(request)
     q = request.query
-    prescriber_id = int_param(q.get("prescriber_id"), "prescriber_id")
-    assert prescriber_id is not None
+    prescriber_id = _required_query_id(q.get("prescriber_id"), "prescriber_id")
     found = await svc.list_slots(
         db(request),
         actor=actor,
@@ -197,7 +221,7 @@ async def slots(request: web.Request) -> web.StreamResponse:
         visit_type=svc.parse_visit_type(q.get("visit_type", "follow_up")),
         now=now(request),
         rules=_rules(request),
-        patient_id=int_param(q.get("patient_id"), "patient_id", required=False),
+        patient_id=_query_id(q.get("patient_id"), "patient_id"),
     )
     return web.json_response(
         {"slots": [{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in found]}
@@ -257,8 +281,8 @@ async def list_visits(request: web.Request) -> web.StreamResponse:
     views = await svc.list_visits(
         db(request),
         actor=actor,
-        prescriber_id=int_param(q.get("prescriber_id"), "prescriber_id", required=False),
-        patient_id=int_param(q.get("patient_id"), "patient_id", required=False),
+        prescriber_id=_query_id(q.get("prescriber_id"), "prescriber_id"),
+        patient_id=_query_id(q.get("patient_id"), "patient_id"),
         start=parse_when(q.get("start"), "start"),
         end=parse_when(q.get("end"), "end"),
         include_inactive=not upcoming and q.get("active") not in ("1", "true"),
@@ -283,8 +307,7 @@ async def week(request: web.Request) -> web.StreamResponse:
     the patient's zone."""
     actor = require_actor(request)
     q = request.query
-    prescriber_id = int_param(q.get("prescriber_id"), "prescriber_id")
-    assert prescriber_id is not None
+    prescriber_id = _required_query_id(q.get("prescriber_id"), "prescriber_id")
     week_of = q.get("week")
     try:
         anchor = date.fromisoformat(week_of) if week_of else None
@@ -298,7 +321,7 @@ async def week(request: web.Request) -> web.StreamResponse:
         visit_type=svc.parse_visit_type(q.get("visit_type", "follow_up")),
         now=now(request),
         rules=_rules(request),
-        patient_id=int_param(q.get("patient_id"), "patient_id", required=False),
+        patient_id=_query_id(q.get("patient_id"), "patient_id"),
     )
     zone = result.prescriber.timezone
     last = result.start + timedelta(days=6)
@@ -347,7 +370,7 @@ async def week(request: web.Request) -> web.StreamResponse:
 async def get_visit(request: web.Request) -> web.StreamResponse:
     """One visit (its patient, its prescriber, scheduler, admin); staff also get history."""
     actor = require_actor(request)
-    view = await svc.read_visit(db(request), actor=actor, visit_id=path_id(request))
+    view = await svc.read_visit(db(request), actor=actor, visit_id=_record_id(request))
     body = visit_json(request, actor, view)
     if actor.role in (Role.scheduler, Role.admin):
         body["history"] = [
@@ -371,7 +394,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     visit = await svc.cancel_visit(
         db(request),
         actor=actor,
-        visit_id=path_id(request),
+        visit_id=_record_id(request),
         reason=body.get("reason"),
         now=now(request),
     )
@@ -387,7 +410,7 @@ async def reschedule(request: web.Request) -> web.StreamResponse:
     visit = await svc.reschedule_visit(
         db(request),
         actor=actor,
-        visit_id=path_id(request),
+        visit_id=_record_id(request),
         start=_required_when(body.get("start"), "start"),
         now=now(request),
         rules=_rules(request),
@@ -401,7 +424,7 @@ async def noshow(request: web.Request) -> web.StreamResponse:
     """Mark a visit as a no-show after its start; frees its time."""
     actor = require_actor(request)
     visit = await svc.mark_noshow(
-        db(request), actor=actor, visit_id=path_id(request), now=now(request)
+        db(request), actor=actor, visit_id=_record_id(request), now=now(request)
     )
     view = await svc.view_visit(db(request), visit)
     return web.json_response(visit_json(request, actor, view))
@@ -416,7 +439,7 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     visit = await get_visit_for(
         session,
         actor,
-        path_id(request),
+        _record_id(request),
         roles=(Role.patient, Role.prescriber, Role.scheduler, Role.admin),
     )
     view = await svc.view_visit(session, visit)

@@ -9,7 +9,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from telehealth.auth import service as auth_service
-from telehealth.errors import InvalidInput
+from telehealth.errors import InvalidInput, NotFound
 from telehealth.http.context import db, path_id, require_actor
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.policy import ensure_can_edit_availability
@@ -19,6 +19,9 @@ routes = web.RouteTableDef()
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 RANGES_PER_DAY = 3
 BLANK_EXCEPTIONS = 3
+# The most rows the editor ever renders: what the service accepts, plus the blank rows.
+MOST_RANGES_PER_DAY = svc.MAX_RANGES_PER_DAY
+MOST_EXCEPTION_ROWS = svc.MAX_EXCEPTIONS + BLANK_EXCEPTIONS
 EXCEPTION_KINDS = {
     "off": "Day off",
     "off_part": "Time off (part of the day)",
@@ -46,18 +49,31 @@ def _form_rows(availability: dict[str, Any]) -> dict[str, Any]:
     return {"days": days, "exceptions": exceptions}
 
 
+def _row_count(value: str, default: int, most: int) -> int:
+    """A hidden row count the page itself wrote; anything else means a damaged form."""
+    if not value:
+        return default
+    if len(value) > 4 or not value.isascii() or not value.isdigit() or int(value) > most:
+        raise InvalidInput("The form could not be read. Reload the page and try again.")
+    return int(value)
+
+
 def _parse_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
     def get(name: str) -> str:
         return str(form.get(name, "")).strip()
 
+    day_counts = [
+        _row_count(get(f"w{day}_count"), RANGES_PER_DAY, MOST_RANGES_PER_DAY) for day in range(7)
+    ]
+    exception_count = _row_count(get("x_count"), 0, MOST_EXCEPTION_ROWS)
     weekly: list[dict[str, Any]] = []
     for day in range(7):
-        for n in range(int(get(f"w{day}_count") or RANGES_PER_DAY)):
+        for n in range(day_counts[day]):
             start, end = get(f"w{day}_{n}_start"), get(f"w{day}_{n}_end")
             if start or end:
                 weekly.append({"weekday": day, "start": start, "end": end})
     exceptions: list[dict[str, Any]] = []
-    for n in range(int(get("x_count") or 0)):
+    for n in range(exception_count):
         on, kind = get(f"x{n}_date"), get(f"x{n}_kind")
         start, end = get(f"x{n}_start"), get(f"x{n}_end")
         if not on:
@@ -74,6 +90,13 @@ def _parse_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
     except ValueError:
         raise InvalidInput("The buffer must be a whole number of minutes.") from None
     return {"weekly": weekly, "exceptions": exceptions, "buffer_minutes": buffer_minutes}
+
+
+def _prescriber_id(request: web.Request) -> int:
+    prescriber_id = path_id(request)
+    if not svc.storable_id(prescriber_id):
+        raise NotFound()  # exactly like a missing prescriber
+    return prescriber_id
 
 
 async def _context(request: web.Request, prescriber_id: int) -> dict[str, Any]:
@@ -93,7 +116,7 @@ async def _context(request: web.Request, prescriber_id: int) -> dict[str, Any]:
 
 @routes.get("/prescribers/{id}/availability")
 async def availability_page(request: web.Request) -> web.StreamResponse:
-    prescriber_id = path_id(request)
+    prescriber_id = _prescriber_id(request)
     context = await _context(request, prescriber_id)
     context.update(_form_rows(context["availability"]))
     context["saved"] = request.query.get("saved") == "1"
@@ -102,7 +125,7 @@ async def availability_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/prescribers/{id}/availability")
 async def availability_submit(request: web.Request) -> web.StreamResponse:
-    prescriber_id = path_id(request)
+    prescriber_id = _prescriber_id(request)
     context = await _context(request, prescriber_id)
     form = await request.post()
     submitted: dict[str, Any] = {}
@@ -118,7 +141,7 @@ async def availability_submit(request: web.Request) -> web.StreamResponse:
         )
     except InvalidInput as exc:
         # Show the form again with what was typed, and say what to fix.
-        shown = submitted or {"weekly": [], "exceptions": []}
+        shown = submitted or context["availability"]
         context.update(_form_rows(shown))
         context["buffer_minutes"] = submitted.get("buffer_minutes", context["buffer_minutes"])
         context["error"] = exc.message

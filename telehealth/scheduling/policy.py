@@ -41,6 +41,8 @@ def is_licensed_for(profile: PrescriberProfile, state: str) -> bool:
 
 
 # Which visits can still change. The services raise with a message; pages get the booleans.
+# A checked-in (waiting) visit can still be called off, unless the prescriber has already
+# written its note or ordered on it (`has_records`): those need the visit finished instead.
 MOVABLE = (VisitStatus.booked,)
 CANCELLABLE = (VisitStatus.booked, VisitStatus.waiting)
 
@@ -53,15 +55,17 @@ def can_reschedule(actor: Actor, visit: Visit) -> bool:
     return _staff(actor) and visit.status in MOVABLE
 
 
-def can_cancel(actor: Actor, visit: Visit) -> bool:
-    return _staff(actor) and visit.status in CANCELLABLE
+def can_cancel(actor: Actor, visit: Visit, *, has_records: bool = False) -> bool:
+    return _staff(actor) and visit.status in CANCELLABLE and not has_records
 
 
-def can_mark_noshow(actor: Actor, visit: Visit, now: datetime) -> bool:
+def can_mark_noshow(
+    actor: Actor, visit: Visit, now: datetime, *, has_records: bool = False
+) -> bool:
     """Once the start has passed and the patient never got into the call."""
     allowed = _staff(actor) or (
         actor.visit_scope is None
         and actor.role is Role.prescriber
         and actor.user_id == visit.prescriber_id
     )
-    return allowed and visit.status in CANCELLABLE and now >= visit.start
+    return allowed and visit.status in CANCELLABLE and not has_records and now >= visit.start

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -38,9 +38,11 @@ from telehealth.scheduling.policy import (
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import (
     ACTIVE_STATUSES,
+    MedicationOrder,
     Modality,
     Visit,
     VisitEvent,
+    VisitNote,
     VisitStatus,
     VisitType,
 )
@@ -48,6 +50,15 @@ from telehealth.visits.models import (
 MAX_SLOT_RANGE = timedelta(days=62)
 MAX_LIST_RANGE = timedelta(days=366)
 MAX_BUFFER_MINUTES = 120
+MAX_RANGES_PER_DAY = 12
+MAX_EXCEPTIONS = 366
+# Ids are the database's 32-bit integer keys. A larger one names no record (and the driver
+# would fail on it before the query ran), so it is answered like any other unknown id.
+MAX_ID = 2**31 - 1
+# Dates outside these years are typing mistakes; refusing them also keeps the zone and
+# day arithmetic away from datetime's year 1 and year 9999 limits.
+MIN_YEAR = 1900
+MAX_YEAR = 2200
 PRESCRIBER = "prescriber"
 PATIENT = "patient"
 
@@ -86,6 +97,18 @@ class Availability:
     exceptions: list[dict[str, Any]]
 
 
+def storable_id(value: int) -> bool:
+    return 1 <= value <= MAX_ID
+
+
+def ensure_sane_date(value: date, field: str) -> None:
+    """A date or date-time (a datetime is a date) within the years the practice can use."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise InvalidInput(
+            f"{field} must be between the years {MIN_YEAR} and {MAX_YEAR}.", field=field
+        )
+
+
 # ---------------------------------------------------------------- availability
 
 
@@ -108,6 +131,11 @@ def _parse_weekly(items: object) -> list[sl.WeeklyRange]:
             )
         except sl.SlotError as exc:
             raise InvalidInput(str(exc), field="weekly") from None
+    for weekday in range(7):
+        if sum(1 for w in out if w.weekday == weekday) > MAX_RANGES_PER_DAY:
+            raise InvalidInput(
+                f"A day can have at most {MAX_RANGES_PER_DAY} ranges of hours.", field="weekly"
+            )
     return out
 
 
@@ -116,6 +144,11 @@ def _parse_exceptions(items: object) -> list[sl.DateException]:
         return []
     if not isinstance(items, list):
         raise InvalidInput("exceptions must be a list.", field="exceptions")
+    if len(items) > MAX_EXCEPTIONS:
+        raise InvalidInput(
+            f"Give at most {MAX_EXCEPTIONS} exceptions. Remove old ones that have passed.",
+            field="exceptions",
+        )
     out: list[sl.DateException] = []
     for n, item in enumerate(items):
         field = f"exceptions[{n}]"
@@ -127,6 +160,11 @@ def _parse_exceptions(items: object) -> list[sl.DateException]:
             raise InvalidInput(
                 f"{field}.date must be a date as YYYY-MM-DD.", field="exceptions"
             ) from None
+        if not MIN_YEAR <= on.year <= MAX_YEAR:
+            raise InvalidInput(
+                f"{field}.date must be between the years {MIN_YEAR} and {MAX_YEAR}.",
+                field="exceptions",
+            )
         available = item.get("available", True)
         if not isinstance(available, bool):
             raise InvalidInput(f"{field}.available must be true or false.", field="exceptions")
@@ -144,6 +182,8 @@ def _parse_exceptions(items: object) -> list[sl.DateException]:
 
 
 async def _prescriber(session: AsyncSession, prescriber_id: int) -> tuple[User, PrescriberProfile]:
+    if not storable_id(prescriber_id):
+        raise NotFound()
     user = await session.get(User, prescriber_id)
     profile = await session.get(PrescriberProfile, prescriber_id)
     if user is None or profile is None or user.role is not Role.prescriber:
@@ -344,6 +384,8 @@ async def list_slots(
 ) -> list[sl.Interval]:
     """Free starts for one visit of `visit_type` with the prescriber in [start, end)."""
     ensure_can_book(actor)
+    ensure_sane_date(start, "start")
+    ensure_sane_date(end, "end")
     _check_range(start, end, MAX_SLOT_RANGE)
     _, profile = await _prescriber(session, prescriber_id)
     length = rules.length(visit_type)
@@ -361,7 +403,7 @@ async def list_slots(
         range_start=start,
         range_end=end,
     )
-    if patient_id is not None:
+    if patient_id is not None and storable_id(patient_id):
         busy = await _taken_cells(session, PATIENT, patient_id, start - margin, end + margin)
         found = [s for s in found if not any(c in busy for c in sl.cells(s.start, s.end))]
     return found
@@ -371,8 +413,8 @@ async def list_slots(
 
 
 async def _patient(session: AsyncSession, patient_id: int) -> tuple[User, PatientProfile]:
-    user = await session.get(User, patient_id)
-    profile = await session.get(PatientProfile, patient_id)
+    user = await session.get(User, patient_id) if storable_id(patient_id) else None
+    profile = await session.get(PatientProfile, patient_id) if user is not None else None
     if user is None or profile is None or user.role is not Role.patient or not user.is_active:
         raise InvalidInput(
             "patient_id does not match a patient. Search for the patient again.",
@@ -385,8 +427,8 @@ async def _patient(session: AsyncSession, patient_id: int) -> tuple[User, Patien
 async def _bookable_prescriber(
     session: AsyncSession, prescriber_id: int
 ) -> tuple[User, PrescriberProfile]:
-    user = await session.get(User, prescriber_id)
-    profile = await session.get(PrescriberProfile, prescriber_id)
+    user = await session.get(User, prescriber_id) if storable_id(prescriber_id) else None
+    profile = await session.get(PrescriberProfile, prescriber_id) if user is not None else None
     if user is None or profile is None or user.role is not Role.prescriber or not user.is_active:
         raise InvalidInput(
             "prescriber_id does not match a prescriber. Pick one from the list.",
@@ -548,6 +590,7 @@ async def book_visit(
     rules: BookingRules,
 ) -> Visit:
     ensure_can_book(actor)
+    ensure_sane_date(start, "start")
     _, patient_profile = await _patient(session, patient_id)
     prescriber, profile = await _bookable_prescriber(session, prescriber_id)
     _check_licence(prescriber, profile, patient_profile, modality)
@@ -603,8 +646,9 @@ async def reschedule_visit(
 ) -> Visit:
     """Move a booked visit: same id, new time, sequence bumped (old links and invites lapse).
     If the new time is taken the visit keeps its old time and claims."""
-    visit = await get_visit_for(session, actor, visit_id, for_update=True)
+    visit = await _visit_for(session, actor, visit_id, for_update=True)
     ensure_can_book(actor)
+    ensure_sane_date(start, "start")
     if visit.status not in MOVABLE:
         raise InvalidTransition("Only a booked visit that has not started can be moved.")
     prescriber, profile = await _bookable_prescriber(session, visit.prescriber_id)
@@ -641,10 +685,49 @@ async def reschedule_visit(
     return visit
 
 
+async def _visit_for(
+    session: AsyncSession,
+    actor: Actor,
+    visit_id: int,
+    *,
+    roles: tuple[Role, ...] | None = None,
+    for_update: bool = False,
+) -> Visit:
+    if not storable_id(visit_id):
+        raise NotFound()
+    return await get_visit_for(session, actor, visit_id, roles=roles, for_update=for_update)
+
+
+async def has_records(session: AsyncSession, visit: Visit) -> bool:
+    """Whether the prescriber has written a note or placed an order on the visit."""
+    query = select(
+        or_(
+            exists().where(col(MedicationOrder.visit_id) == visit.id),
+            exists().where(col(VisitNote.visit_id) == visit.id),
+        )
+    )
+    return bool((await session.execute(query)).scalar())
+
+
+async def _ensure_can_call_off(session: AsyncSession, visit: Visit, doing: str) -> None:
+    """A visit that has begun is finished, not called off: otherwise its orders would stay
+    active and its draft note could never be signed. The caller holds the visit's row lock,
+    as note and order writers do, so no note or order can appear before this commits."""
+    if visit.status is VisitStatus.in_progress:
+        raise InvalidTransition(
+            f"The call has already taken place: finish the visit instead of {doing}."
+        )
+    if visit.status in CANCELLABLE and await has_records(session, visit):
+        raise Conflict(
+            f"This visit already has a note or orders: finish it instead of {doing}.",
+            code="visit_has_records",
+        )
+
+
 async def cancel_visit(
     session: AsyncSession, *, actor: Actor, visit_id: int, reason: object, now: datetime
 ) -> Visit:
-    visit = await get_visit_for(session, actor, visit_id, for_update=True)
+    visit = await _visit_for(session, actor, visit_id, for_update=True)
     ensure_can_book(actor)
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput(
@@ -652,6 +735,7 @@ async def cancel_visit(
         )
     if len(reason) > 500:
         raise InvalidInput("reason must be at most 500 characters.", field="reason")
+    await _ensure_can_call_off(session, visit, "cancelling it")
     if visit.status not in CANCELLABLE:
         raise InvalidTransition("Only a visit that has not started can be cancelled.")
     await _release(session, visit)
@@ -677,7 +761,7 @@ async def mark_noshow(
 ) -> Visit:
     """The patient did not come: the visit's prescriber, a scheduler or an admin says so,
     once the start time has passed. The time is released."""
-    visit = await get_visit_for(
+    visit = await _visit_for(
         session,
         actor,
         visit_id,
@@ -685,6 +769,7 @@ async def mark_noshow(
         roles=(Role.admin, Role.scheduler, Role.prescriber),
     )
     ensure_full_session(actor)
+    await _ensure_can_call_off(session, visit, "marking it as a no-show")
     if visit.status not in CANCELLABLE:
         raise InvalidTransition("Only a visit that has not started can be marked as a no-show.")
     if now < visit.start:
@@ -717,6 +802,7 @@ class VisitView:
     patient_state: str
     prescriber_name: str
     prescriber_timezone: str
+    has_records: bool = False
 
 
 async def view_visit(session: AsyncSession, visit: Visit) -> VisitView:
@@ -731,11 +817,13 @@ async def view_visit(session: AsyncSession, visit: Visit) -> VisitView:
         patient_state=pprof.state if pprof else "",
         prescriber_name=prescriber.full_name if prescriber else "",
         prescriber_timezone=rprof.timezone if rprof else "UTC",
+        # Notes and orders start at check-in, so only a waiting visit needs the look-up.
+        has_records=visit.status is VisitStatus.waiting and await has_records(session, visit),
     )
 
 
 async def read_visit(session: AsyncSession, *, actor: Actor, visit_id: int) -> VisitView:
-    visit = await get_visit_for(session, actor, visit_id)
+    visit = await _visit_for(session, actor, visit_id)
     audit.record(session, Action.read, "visit", visit.id, patient_id=visit.patient_id)
     return await view_visit(session, visit)
 
@@ -761,8 +849,14 @@ async def list_visits(
 ) -> list[VisitView]:
     """Visits the actor may see: a prescriber their own, a patient their own, staff all."""
     ensure_full_session(actor)
+    if start is not None:
+        ensure_sane_date(start, "start")
+    if end is not None:
+        ensure_sane_date(end, "end")
     if start is not None and end is not None:
         _check_range(start, end, MAX_LIST_RANGE)
+    if any(i is not None and not storable_id(i) for i in (prescriber_id, patient_id)):
+        return []  # no visit can have that id
     query = select(Visit)
     if actor.role is Role.prescriber:
         query = query.where(col(Visit.prescriber_id) == actor.user_id)
@@ -921,7 +1015,9 @@ __all__: Sequence[str] = (
     "active",
     "book_visit",
     "cancel_visit",
+    "ensure_sane_date",
     "get_availability",
+    "has_records",
     "history",
     "list_prescribers",
     "list_slots",
@@ -933,6 +1029,7 @@ __all__: Sequence[str] = (
     "reschedule_visit",
     "search_patients",
     "set_availability",
+    "storable_id",
     "view_visit",
 )
 
@@ -979,6 +1076,8 @@ async def week_schedule(
 ) -> Week:
     """One prescriber's week (Monday to Sunday in their own zone): free slots and visits."""
     ensure_can_book(actor)
+    if week_of is not None:
+        ensure_sane_date(week_of, "week")
     user, profile = await _prescriber(session, prescriber_id)
     zone = ZoneInfo(profile.timezone)
     anchor = week_of or now.astimezone(zone).date()
@@ -1022,7 +1121,11 @@ async def week_schedule(
         profile.timezone,
         profile.buffer_minutes,
     )
-    patient = await session.get(PatientProfile, patient_id) if patient_id is not None else None
+    patient = (
+        await session.get(PatientProfile, patient_id)
+        if patient_id is not None and storable_id(patient_id)
+        else None
+    )
     return Week(
         prescriber=summary,
         start=monday,
