@@ -144,7 +144,12 @@ async def open_join_link(
         return None
     assert visit.id is not None
     session_token = await start_session(
-        session, user=user, now=now, source_address=source_address, visit_id=visit.id
+        session,
+        user=user,
+        now=now,
+        source_address=source_address,
+        visit_id=visit.id,
+        visit_sequence=visit.sequence,
     )
     return JoinOpened(visit=visit, user=user, session_token=session_token)
 

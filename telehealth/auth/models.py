@@ -92,6 +92,8 @@ class UserSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", index=True)
     # Set for sessions opened through a join link: they reach that one visit only.
     visit_id: int | None = Field(default=None, foreign_key="visits.id")
+    # The visit's sequence when the link was opened: a move or cancellation ends the session.
+    visit_sequence: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -295,6 +295,7 @@ async def start_session(
     now: datetime,
     source_address: str | None,
     visit_id: int | None = None,
+    visit_sequence: int | None = None,
 ) -> str:
     """Open a session and return its cookie token (only the hash is stored)."""
     assert user.id is not None
@@ -303,6 +304,7 @@ async def start_session(
         token_hash=hash_token(token),
         user_id=user.id,
         visit_id=visit_id,
+        visit_sequence=visit_sequence,
         created_at=now,
         last_seen_at=now,
         source_address=source_address,
@@ -327,6 +329,7 @@ class ResolvedSession:
     actor: Actor | None
     session_id: int | None = None
     expired: bool = False
+    reason: str = "idle"
     # Held for the request's lifetime so the ORM's (weak) identity map keeps it: later
     # lookups of the same user in this transaction cost no query.
     user: User | None = None
@@ -356,6 +359,19 @@ async def resolve_session(
     row, user = found
     if row.ended_at is not None or not user.is_active:
         return ResolvedSession(None)
+    if row.visit_id is not None and not await _join_session_still_valid(session, row):
+        row.ended_at = now
+        row.ended_reason = "visit_changed"
+        audit.record(
+            session,
+            Action.logout,
+            "session",
+            row.id,
+            user_id=user.id,
+            role=user.role.value,
+            detail={"reason": "visit_changed"},
+        )
+        return ResolvedSession(None, row.id, expired=True, reason="visit_changed")
     if now - row.last_seen_at > idle:
         row.ended_at = now
         row.ended_reason = "idle"
@@ -378,6 +394,17 @@ async def resolve_session(
         user_id=user.id or 0, role=user.role, username=user.username, visit_scope=row.visit_id
     )
     return ResolvedSession(actor, row.id, user=user)
+
+
+async def _join_session_still_valid(session: AsyncSession, row: UserSession) -> bool:
+    """A session from a join link lasts while its visit is the one the link opened: moving
+    or cancelling the visit (which bumps its sequence) ends it, like the link itself."""
+    from telehealth.visits.models import Visit, VisitStatus
+
+    visit = await session.get(Visit, row.visit_id)
+    if visit is None or visit.status in (VisitStatus.cancelled, VisitStatus.noshow):
+        return False
+    return row.visit_sequence is None or row.visit_sequence == visit.sequence
 
 
 async def end_session(session: AsyncSession, *, token: str, now: datetime) -> None:

@@ -192,6 +192,10 @@ def _error_page(request: web.Request, status: int, message: str) -> web.Response
     return aiohttp_jinja2.render_template("error.html", request, context, status=status)
 
 
+# Where an expired session must not get in the way: signing in again, joining, signing out.
+SIGN_IN_ROUTES = frozenset(
+    {("POST", "/api/session"), ("POST", "/login"), ("POST", "/api/join"), ("POST", "/logout")}
+)
 NO_DB_PREFIXES = ("/static/", "/vendor/", "/healthz", "/socket.io")
 
 
@@ -220,22 +224,28 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
             request["user"] = resolved.user
             context.user_id = resolved.actor.user_id
             context.role = resolved.actor.role.value
-        elif resolved.expired:
+        elif resolved.expired and (request.method, request.path) not in SIGN_IN_ROUTES:
             # Commit the logoff; tell the user why they are signed out.
-            if _is_api(request):
-                response: web.StreamResponse = web.json_response(
-                    {
-                        "error": {
-                            "code": "session_expired",
-                            "message": "You were signed out after "
-                            f"{settings.idle_logoff_minutes} minutes of "
-                            "inactivity. Sign in again.",
-                        }
-                    },
-                    status=401,
+            if resolved.reason == "visit_changed":
+                code, message, page = (
+                    "visit_changed",
+                    "This visit was moved or cancelled. Open the link in your latest "
+                    "invitation, or call the practice.",
+                    "/login?visit_changed=1",
                 )
             else:
-                response = see_other("/login?expired=1")
+                code, message, page = (
+                    "session_expired",
+                    f"You were signed out after {settings.idle_logoff_minutes} minutes of "
+                    "inactivity. Sign in again.",
+                    "/login?expired=1",
+                )
+            if _is_api(request):
+                response: web.StreamResponse = web.json_response(
+                    {"error": {"code": code, "message": message}}, status=401
+                )
+            else:
+                response = see_other(page)
             response.del_cookie(SESSION_COOKIE, path="/")
             return response
         try:

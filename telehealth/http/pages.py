@@ -69,6 +69,11 @@ async def login_page(request: web.Request) -> dict[str, Any]:
     notice = None
     if request.query.get("expired"):
         notice = "You were signed out after a period of inactivity. Sign in again."
+    elif request.query.get("visit_changed"):
+        notice = (
+            "Your visit was moved or cancelled, so that link no longer opens it. Use the link "
+            "in your latest invitation, or call the practice."
+        )
     elif request.query.get("signed_out"):
         notice = "You are signed out."
     return {"notice": notice, "next": _safe_next(request.query.get("next")) or ""}

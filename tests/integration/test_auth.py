@@ -243,3 +243,11 @@ async def test_ids_beyond_the_database_range_look_like_missing_records(client, c
     assert response.status == 422
     response = await client.patch("/api/users/2147483648", json={"unlock": True})
     assert response.status == 404
+
+
+async def test_after_an_idle_logoff_signing_in_again_just_works(client, cast: Cast, clock):
+    await login(client, cast.bob)
+    clock.advance(minutes=30)
+    response = await client.post("/api/session", json={"username": "bob", "password": PASSWORD})
+    assert response.status == 200, await response.text()
+    assert (await client.get("/api/me")).status == 200

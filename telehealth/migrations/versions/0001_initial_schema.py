@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 23:11:21.474522
+Create Date: 2026-11-27 23:16:26.377468
 """
 
 from collections.abc import Sequence
@@ -429,6 +429,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("visit_id", sa.Integer(), nullable=True),
+        sa.Column("visit_sequence", sa.Integer(), nullable=True),
         sa.Column("created_at", telehealth.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", telehealth.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", telehealth.db.UTCDateTime(timezone=True), nullable=True),
