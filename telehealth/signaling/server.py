@@ -501,15 +501,10 @@ class Signaling:
                 idle=timedelta(minutes=self.settings.idle_logoff_minutes),
                 touch=False,
             )
-            visit = await session.get(Visit, visit_id) if resolved.actor is not None else None
-        if resolved.actor is None:
-            await self._vacate(sid, conn, kind="left", reason="session_ended")
-            ack = await self._refuse(
-                sid,
-                "signal",
-                Unauthenticated("Your session has ended. Sign in again, then rejoin."),
-            )
-        elif visit is None or not _call_open(visit, now):
+            visit = await session.get(Visit, visit_id)
+        # A closed visit first: cancelling also ends a join link's session, and both
+        # participants should hear that the visit ended, not that someone signed out.
+        if visit is None or not _call_open(visit, now):
             if visit is not None:
                 # Ends the call for both participants (visit_ended, seats and rooms cleared).
                 await self._after_finish(visit)
@@ -519,6 +514,13 @@ class Signaling:
                 )
             ack = await self._refuse(
                 sid, "signal", NotFound(lifecycle.NOT_JOINABLE, code="not_found")
+            )
+        elif resolved.actor is None:
+            await self._vacate(sid, conn, kind="left", reason="session_ended")
+            ack = await self._refuse(
+                sid,
+                "signal",
+                Unauthenticated("Your session has ended. Sign in again, then rejoin."),
             )
         else:
             conn.checked_at = now
