@@ -330,7 +330,9 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
                 "(90 FR 6523).",
                 va[0],
             )
-    if policy.flexibility_in_force(facts.order_day):
+    # The flexibility's last day is judged on the federal government's clock (US Eastern),
+    # not the patient's zone, so no zone can stretch it.
+    if policy.flexibility_in_force(facts.order_at.astimezone(FEDERAL_ZONE).date()):
         return decision(
             True,
             Rule.federal_flexibility,
@@ -360,6 +362,7 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
 
 
 COVERING_MONTHS = 24
+FEDERAL_ZONE = ZoneInfo("America/New_York")
 PRESENCE_WINDOW = timedelta(hours=24)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -522,3 +523,13 @@ def test_the_policy_comes_from_settings_and_its_version_names_every_setting():
     assert GatePolicy().version == replace(GatePolicy()).version
     assert policy.flexibility_in_force(date(2026, 12, 31))
     assert not policy.flexibility_in_force(date(2027, 1, 1))
+
+
+def test_a_far_west_patient_zone_cannot_stretch_the_federal_flexibility(catalogue: Catalogue):
+    # 2027-01-01 06:00 UTC is still 2026-12-31 in Honolulu, but 2027 in Washington.
+    at = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
+    honolulu_day = date(2026, 12, 31)
+    order = facts(catalogue, "alprazolam-tablet", at=at)
+    order = dataclasses.replace(order, order_day=honolulu_day)
+    result = decide(order, GatePolicy(federal_flexibility=True))
+    assert (result.allowed, result.rule) == (False, Rule.in_person_required)
