@@ -252,3 +252,24 @@ async def open_hours(
             exceptions=[],
             buffer_minutes=buffer_minutes,
         )
+
+
+# Order bodies used across the order and gate tests.
+SERTRALINE = {
+    "medication_id": "sertraline-tablet",
+    "dose": "50 mg",
+    "route": "oral",
+    "frequency": "once daily",
+    "quantity": "30",
+    "refills": 2,
+    "instructions": "Take in the morning with food.",
+}
+ALPRAZOLAM = {
+    "medication_id": "alprazolam-tablet",
+    "dose": "0.25 mg",
+    "route": "oral",
+    "frequency": "twice daily as needed",
+    "quantity": "20",
+    "refills": 0,
+    "instructions": "",
+}

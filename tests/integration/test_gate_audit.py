@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from tests.builders import Cast, login, make_visit
+from tests.builders import ALPRAZOLAM, Cast, login, make_visit
 
 
 async def test_a_refused_order_is_audited_once_as_the_gate_decision(
@@ -20,15 +20,7 @@ async def test_a_refused_order_is_audited_once_as_the_gate_decision(
     await login(bob, cast.bob)
     response = await bob.post(
         f"/api/visits/{visit_id}/orders",
-        json={
-            "medication_id": "alprazolam-tablet",
-            "dose": "0.5 mg",
-            "route": "oral",
-            "frequency": "twice daily",
-            "quantity": "20",
-            "refills": 0,
-            "instructions": "",
-        },
+        json=ALPRAZOLAM,
     )
     assert response.status == 403
     request_id = response.headers["X-Request-ID"]

@@ -7,17 +7,7 @@ from sqlalchemy import update
 
 from telehealth.app import create_app
 from telehealth.auth.models import PrescriberProfile
-from tests.builders import Cast, login, make_visit
-
-ALPRAZOLAM = {
-    "medication_id": "alprazolam-tablet",
-    "dose": "0.5 mg",
-    "route": "oral",
-    "frequency": "twice daily",
-    "quantity": "20",
-    "refills": 0,
-    "instructions": "",
-}
+from tests.builders import ALPRAZOLAM, Cast, login, make_visit
 
 
 async def setting_up(sessionmaker, cast: Cast, clock) -> int:

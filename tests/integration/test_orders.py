@@ -10,26 +10,7 @@ from sqlalchemy import select
 
 from telehealth.audit import AuditEntry
 from telehealth.visits.gate import GatePolicy
-from tests.builders import Cast, login, make_visit
-
-SERTRALINE = {
-    "medication_id": "sertraline-tablet",
-    "dose": "50 mg",
-    "route": "oral",
-    "frequency": "once daily",
-    "quantity": "30",
-    "refills": 2,
-    "instructions": "Take in the morning with food.",
-}
-ALPRAZOLAM = {
-    "medication_id": "alprazolam-tablet",
-    "dose": "0.25 mg",
-    "route": "oral",
-    "frequency": "twice daily as needed",
-    "quantity": "20",
-    "refills": 0,
-    "instructions": "",
-}
+from tests.builders import ALPRAZOLAM, SERTRALINE, Cast, login, make_visit
 
 
 @pytest.fixture

@@ -5,17 +5,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from telehealth.visits.models import Visit
-from tests.builders import Cast, login, make_visit
-
-ALPRAZOLAM = {
-    "medication_id": "alprazolam-tablet",
-    "dose": "0.5 mg",
-    "route": "oral",
-    "frequency": "twice daily",
-    "quantity": "20",
-    "refills": 0,
-    "instructions": "",
-}
+from tests.builders import ALPRAZOLAM, Cast, login, make_visit
 
 
 async def finished_visit(sessionmaker, patient, prescriber, start, *, modality, state):
