@@ -118,6 +118,11 @@ def _home(role: Role, template: str) -> Any:
         context: dict[str, Any] = {"user": user}
         if role is Role.patient:
             context["summaries"] = await _summaries(request, actor)
+        if role is Role.prescriber:
+            from telehealth.auth.models import PrescriberProfile
+
+            profile = await db(request).get(PrescriberProfile, actor.user_id)
+            context["timezone"] = profile.timezone if profile else None
         return aiohttp_jinja2.render_template(template, request, context)
 
     return handler

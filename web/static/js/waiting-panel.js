@@ -78,7 +78,9 @@ try {
 function minutesSince(iso) {
   const since = new Date(iso);
   const minutes = Math.max(0, Math.round((Date.now() - since.getTime()) / 60000));
-  const clock = since.toLocaleTimeString([], { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
+  // In the prescriber's own zone (from their profile), like every other time on the page.
+  const zone = panel.dataset.timezone || undefined;
+  const clock = since.toLocaleTimeString([], { hour: "numeric", minute: "2-digit", timeZoneName: "short", timeZone: zone });
   return `since ${clock} (${minutes} min)`;
 }
 
