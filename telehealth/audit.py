@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, String, Text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -288,3 +288,18 @@ async def search(
         query = query.where(col(AuditEntry.at) < end)
     query = query.order_by(col(AuditEntry.seq).desc()).limit(limit)
     return list((await session.execute(query)).scalars().all())
+
+
+class _VisitLike(Protocol):
+    id: int | None
+    patient_id: int
+
+
+def record_visit(
+    session: AsyncSession,
+    action: Action,
+    visit: _VisitLike,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Queue an entry about a visit, under its patient."""
+    record(session, action, "visit", visit.id, patient_id=visit.patient_id, detail=detail)

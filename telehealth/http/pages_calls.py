@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 import aiohttp_jinja2
 from aiohttp import web
 
-from telehealth import audit
-from telehealth.audit import Action
+from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.errors import NotFound
 from telehealth.http.context import db, path_id, require_actor, settings_of
@@ -110,14 +109,7 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
     prescriber = await session.get(User, visit.prescriber_id)
     if profile is None or prescriber is None:
         raise NotFound()
-    audit.record(
-        session,
-        Action.read,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"view": "patient_visit_page"},
-    )
+    record_visit(session, Action.read, visit, detail={"view": "patient_visit_page"})
     return aiohttp_jinja2.render_template(
         "patient_visit.html",
         request,
@@ -146,14 +138,7 @@ async def prescriber_call_page(request: web.Request) -> web.StreamResponse:
     profile = await session.get(PrescriberProfile, visit.prescriber_id)
     if patient is None or profile is None:
         raise NotFound()
-    audit.record(
-        session,
-        Action.read,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"view": "prescriber_call_page"},
-    )
+    record_visit(session, Action.read, visit, detail={"view": "prescriber_call_page"})
     context = await record_panel_context(session, actor, visit)
     return aiohttp_jinja2.render_template(
         "prescriber_call.html",

@@ -10,8 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth import audit
-from telehealth.audit import Action
+from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session
 from telehealth.errors import NotFound
@@ -54,14 +53,7 @@ async def record_page(request: web.Request) -> web.StreamResponse:
     ensure_full_session(actor)
     session = db(request)
     visit = await get_visit_for(session, actor, path_id(request), roles=(Role.prescriber,))
-    audit.record(
-        session,
-        Action.read,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"view": "visit_record_page"},
-    )
+    record_visit(session, Action.read, visit, detail={"view": "visit_record_page"})
     context = await record_panel_context(session, actor, visit)
     context["visit"] = visit
     return aiohttp_jinja2.render_template("visit_record.html", request, context)

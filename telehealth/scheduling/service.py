@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from telehealth import audit
-from telehealth.audit import Action
+from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.config import Settings
@@ -673,13 +673,8 @@ async def reschedule_visit(
             "sequence": visit.sequence,
         },
     )
-    audit.record(
-        session,
-        Action.update,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"change": "rescheduled", "sequence": visit.sequence},
+    record_visit(
+        session, Action.update, visit, detail={"change": "rescheduled", "sequence": visit.sequence}
     )
     await session.flush()
     return visit
@@ -744,13 +739,8 @@ async def cancel_visit(
     visit.cancel_reason = reason.strip()
     visit.sequence += 1
     _event(session, visit, "cancelled", actor, now, {"sequence": visit.sequence})
-    audit.record(
-        session,
-        Action.update,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"change": "cancelled", "sequence": visit.sequence},
+    record_visit(
+        session, Action.update, visit, detail={"change": "cancelled", "sequence": visit.sequence}
     )
     await session.flush()
     return visit
@@ -777,14 +767,7 @@ async def mark_noshow(
     await _release(session, visit)
     visit.status = VisitStatus.noshow
     _event(session, visit, "noshow", actor, now)
-    audit.record(
-        session,
-        Action.update,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"change": "noshow"},
-    )
+    record_visit(session, Action.update, visit, detail={"change": "noshow"})
     await session.flush()
     return visit
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from telehealth import audit
-from telehealth.audit import Action, Outcome
+from telehealth.audit import Action, Outcome, record_visit
 from telehealth.auth.models import PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor
 from telehealth.auth.service import check_state
@@ -77,14 +77,7 @@ async def record_call_event(
 
 
 def _transition(session: AsyncSession, visit: Visit, name: str, **detail: Any) -> None:
-    audit.record(
-        session,
-        Action.update,
-        "visit",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"transition": name, **detail},
-    )
+    record_visit(session, Action.update, visit, detail={"transition": name, **detail})
 
 
 async def authorize_join(
@@ -304,14 +297,7 @@ async def waiting_for(session: AsyncSession, *, actor: Actor) -> list[Waiting]:
     ).all()
     result = []
     for visit, name in rows:
-        audit.record(
-            session,
-            Action.read,
-            "visit",
-            visit.id,
-            patient_id=visit.patient_id,
-            detail={"view": "waiting_room"},
-        )
+        record_visit(session, Action.read, visit, detail={"view": "waiting_room"})
         assert visit.id is not None
         result.append(Waiting(visit.id, name, visit.checked_in_at or visit.start))
     return result
