@@ -5,6 +5,24 @@ import { api, show, setText, when } from "./record-api.js";
 const SECTIONS = ["subjective", "objective", "assessment", "plan"];
 const LABELS = { subjective: "Subjective", objective: "Objective", assessment: "Assessment", plan: "Plan" };
 const AUTOSAVE_MS = 800;
+const RETRY_MS = 5000;
+
+// A draft not yet saved is kept in this tab's sessionStorage (gone when the tab closes, so
+// no PHI lingers on a shared workstation), so a reload during an outage loses nothing.
+function draftStore(visitId) {
+  const key = `telehealth:note-draft:${visitId}`;
+  return {
+    read() {
+      try { return JSON.parse(sessionStorage.getItem(key) || "null"); } catch { return null; }
+    },
+    write(values, version) {
+      try { sessionStorage.setItem(key, JSON.stringify({ values, version })); } catch { /* full or disabled */ }
+    },
+    clear() {
+      try { sessionStorage.removeItem(key); } catch { /* disabled */ }
+    },
+  };
+}
 
 export function initNote(root) {
   const visitId = root.dataset.visitId;
@@ -25,6 +43,7 @@ export function initNote(root) {
     version: 0, editable: root.dataset.canWrite === "true", dirty: false, saving: null,
     timer: null, conflict: null,
   };
+  const drafts = draftStore(visitId);
 
   const values = () => Object.fromEntries(SECTIONS.map((name) => [name, fields[name].value]));
   const fill = (source) => SECTIONS.forEach((name) => { fields[name].value = source[name] || ""; });
@@ -64,8 +83,20 @@ export function initNote(root) {
 
   async function load() {
     const result = await api("GET", url);
-    if (result.ok) render(result.data);
-    else { show(errorBox, true); setText(errorBox, result.error.message); }
+    if (!result.ok) { show(errorBox, true); setText(errorBox, result.error.message); return; }
+    render(result.data);
+    const draft = drafts.read();
+    if (draft && state.editable && SECTIONS.some((name) => (draft.values[name] || "") !== fields[name].value)) {
+      // Text typed before a reload that never reached the server: put it back and save it,
+      // based on the version it was typed against (a newer save elsewhere shows both).
+      fill(draft.values);
+      state.version = draft.version;
+      state.dirty = true;
+      setText(status, "Restored text that was not saved yet");
+      schedule();
+    } else if (draft) {
+      drafts.clear();
+    }
   }
 
   function schedule() {
@@ -85,6 +116,7 @@ export function initNote(root) {
         state.version = result.data.version;
         const changedSince = SECTIONS.some((name) => fields[name].value !== sent[name]);
         state.dirty = changedSince;
+        if (!changedSince) drafts.clear();
         show(errorBox, false);
         setText(status, changedSince ? "Unsaved changes" : `Saved ${when(result.data.updated_at)}`);
         if (changedSince) schedule();
@@ -96,6 +128,11 @@ export function initNote(root) {
         await load();
         show(errorBox, true);
         setText(errorBox, `${result.error.message} Your unsaved text was not applied.`);
+      } else if (result.status === 0) {
+        // The connection dropped: keep the text, keep trying.
+        setText(status, "Not saved yet: no connection. Retrying…");
+        clearTimeout(state.timer);
+        state.timer = setTimeout(save, RETRY_MS);
       } else {
         setText(status, "Not saved");
         show(errorBox, true);
@@ -137,15 +174,18 @@ export function initNote(root) {
     fill(current);
     state.version = current.version;
     state.dirty = false;
+    drafts.clear();
     setText(status, `Showing the saved version ${current.version}`);
   });
 
   form.addEventListener("input", (event) => {
     if (!SECTIONS.includes(event.target.name) || !state.editable) return;
     state.dirty = true;
+    drafts.write(values(), state.version);
     if (!state.conflict) setText(status, "Unsaved changes");
     schedule();
   });
+  window.addEventListener("online", () => { if (state.dirty) save(); });
   form.addEventListener("submit", (event) => event.preventDefault());
 
   signButton?.addEventListener("click", async () => {
@@ -154,7 +194,7 @@ export function initNote(root) {
     if (state.conflict || state.dirty) { signButton.disabled = false; return; }
     const result = await api("POST", `${url}/sign`, { version: state.version });
     signButton.disabled = false;
-    if (result.ok) { show(errorBox, false); await load(); signedBox.focus?.(); }
+    if (result.ok) { drafts.clear(); show(errorBox, false); await load(); signedBox.focus?.(); }
     else { show(errorBox, true); setText(errorBox, result.error.message); }
   });
 
