@@ -36,7 +36,9 @@ from telehealth.errors import PermissionDenied
 from telehealth.visits.catalogue import Catalogue, Schedule, ScheduleDecision, load_catalogue
 from telehealth.visits.models import (
     InPersonEvaluation,
+    MedicationOrder,
     Modality,
+    OrderStatus,
     Visit,
     VisitStatus,
 )
@@ -57,6 +59,7 @@ class Rule(StrEnum):
     in_person_on_file = "in_person_on_file"  # 21 U.S.C. 829(e)(2)(A)(i)
     covering_practitioner = "covering_practitioner"  # 21 U.S.C. 829(e)(2)(C)
     va_pathway = "va_pathway"  # 90 FR 6523: another VA practitioner's evaluation
+    buprenorphine_oud = "buprenorphine_oud"  # 90 FR 6504: OUD treatment by telemedicine
     federal_flexibility = "federal_flexibility"  # 21 CFR 1307.41, while in force
     in_person_required = "in_person_required"  # refusal
 
@@ -70,9 +73,8 @@ class EvidenceKind(StrEnum):
 class GatePolicy:
     """The practice's controlled-substance policy, as configured. Frozen: one per decision.
 
-    The covering-practitioner and VA pathways apply when switched on. The buprenorphine
-    (OUD) pathway is not implemented: switched on, it never allows an order; the strict rule
-    applies and the decision says the pathway is unsupported.
+    Each optional pathway (covering practitioner, VA, buprenorphine for OUD) applies only
+    when switched on, and only with the facts it needs on file.
     """
 
     lookback_days: int | None = None
@@ -97,11 +99,6 @@ class GatePolicy:
     def flexibility_in_force(self, on: date) -> bool:
         """The flexibility ends itself after its end date, whatever the setting says."""
         return self.federal_flexibility and on <= self.federal_flexibility_end
-
-    @property
-    def unsupported_pathways(self) -> tuple[str, ...]:
-        switched = {"buprenorphine_oud_pathway": self.buprenorphine_oud_pathway}
-        return tuple(name for name, on in switched.items() if on)
 
     @property
     def version(self) -> str:
@@ -135,6 +132,16 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class PathwayRequest:
+    """What the prescriber states with an order that only some pathways use."""
+
+    indication: str | None = None
+    days_supply: int | None = None
+    pdmp_state: str | None = None
+    pdmp_unavailable: bool = False
+
+
+@dataclass(frozen=True)
 class OrderFacts:
     """Everything `decide` needs, as plain values."""
 
@@ -156,6 +163,14 @@ class OrderFacts:
     # The VA route: is this prescriber a VA practitioner, and who else is.
     prescriber_is_va: bool = False
     va_prescriber_ids: frozenset[int] = frozenset()
+    # The buprenorphine (OUD) route: the order is buprenorphine for opioid use disorder,
+    # with what the prescriber recorded, and the supply already given by this route.
+    buprenorphine_oud: bool = False
+    days_supply: int | None = None
+    pdmp_state: str | None = None
+    pdmp_unavailable: bool = False
+    pathway_days_used: int = 0
+    pathway_started: date | None = None
 
 
 @dataclass(frozen=True)
@@ -227,9 +242,6 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
         notes.append("no location attested at check-in: the patient's home state was used")
     elif facts.state_source == "unknown":
         notes.append("the patient's location is unknown: federal schedules only")
-    notes.extend(
-        f"{name} is switched on but not supported: ignored" for name in policy.unsupported_pathways
-    )
 
     def decision(
         allowed: bool,
@@ -330,6 +342,16 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
                 "(90 FR 6523).",
                 va[0],
             )
+    if policy.buprenorphine_oud_pathway and facts.buprenorphine_oud:
+        allowed, why = _buprenorphine_route(facts)
+        if allowed:
+            return decision(True, Rule.buprenorphine_oud, why)
+        return decision(
+            False,
+            Rule.in_person_required,
+            f"{facts.drug_name}: {why}",
+            url=book_url(facts.patient_id, facts.prescriber_id),
+        )
     # The flexibility's last day is judged on the federal government's clock (US Eastern),
     # not the patient's zone, so no zone can stretch it.
     if policy.flexibility_in_force(facts.order_at.astimezone(FEDERAL_ZONE).date()):
@@ -362,8 +384,52 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
 
 
 COVERING_MONTHS = 24
+BUPRENORPHINE_MONTHS = 6
+PDMP_UNAVAILABLE_DAYS = 7
 FEDERAL_ZONE = ZoneInfo("America/New_York")
 PRESENCE_WINDOW = timedelta(hours=24)
+
+
+def _buprenorphine_route(facts: OrderFacts) -> tuple[bool, str]:
+    """90 FR 6504: buprenorphine for opioid use disorder by telemedicine before an in-person
+    evaluation, after a PDMP check of the state where the patient is, up to six calendar
+    months of supply in all; seven days when the PDMP is unavailable."""
+    cite = "(buprenorphine for opioid use disorder, 90 FR 6504)"
+    if facts.days_supply is None:
+        return False, f"give the days' supply of this order {cite}."
+    if facts.pdmp_unavailable:
+        if facts.days_supply <= PDMP_UNAVAILABLE_DAYS:
+            return True, f"PDMP unavailable: at most a {PDMP_UNAVAILABLE_DAYS}-day supply {cite}."
+        return False, (
+            f"with the PDMP unavailable, at most a {PDMP_UNAVAILABLE_DAYS}-day supply may be "
+            f"prescribed before an in-person evaluation {cite}. Shorten it, or check the PDMP."
+        )
+    where = facts.state or "the patient's state"
+    if facts.pdmp_state is None:
+        return False, (
+            f"check the prescription drug monitoring program (PDMP) of {where} and record it "
+            f"with the order before prescribing {cite}."
+        )
+    if facts.state and facts.pdmp_state != facts.state:
+        return False, (
+            f"the PDMP recorded is {facts.pdmp_state}'s, but the patient is in {facts.state}: "
+            f"check {facts.state}'s PDMP {cite}."
+        )
+    start = facts.pathway_started or facts.order_day
+    allowance = (months_after(start, BUPRENORPHINE_MONTHS) - start).days
+    total = facts.pathway_days_used + facts.days_supply
+    if total > allowance:
+        left = max(0, allowance - facts.pathway_days_used)
+        return False, (
+            f"only {left} of the {allowance} days' supply allowed before an in-person "
+            f"evaluation are left (six calendar months from {start.isoformat()}) {cite}. "
+            "Book an in-person visit."
+        )
+    return True, f"PDMP of {facts.pdmp_state} checked; {total} of {allowance} days used {cite}."
+
+
+def months_after(day: date, months: int) -> date:
+    return months_before(day, -months)
 
 
 def months_before(day: date, months: int) -> date:
@@ -419,6 +485,25 @@ async def patient_zone(session: AsyncSession, patient_id: int) -> tuple[ZoneInfo
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
     return zone, profile.state
+
+
+async def buprenorphine_pathway_supply(
+    session: AsyncSession, *, patient_id: int, zone: ZoneInfo
+) -> tuple[int, date | None]:
+    """Days' supply already ordered for this patient through the buprenorphine route, and the
+    day the route was first used (the six months run from there)."""
+    rows = (
+        await session.execute(
+            select(col(MedicationOrder.days_supply), col(MedicationOrder.created_at)).where(
+                col(MedicationOrder.patient_id) == patient_id,
+                col(MedicationOrder.gate_rule) == Rule.buprenorphine_oud.value,
+                col(MedicationOrder.status).in_((OrderStatus.active, OrderStatus.completed)),
+            )
+        )
+    ).all()
+    used = sum(int(days or 0) for days, _ in rows)
+    started = min((at.astimezone(zone).date() for _, at in rows), default=None)
+    return used, started
 
 
 async def va_practitioners(session: AsyncSession) -> frozenset[int]:
@@ -494,6 +579,7 @@ async def check_controlled_order(
     on: datetime,
     policy: GatePolicy,
     catalogue: Catalogue,
+    request: PathwayRequest | None = None,
 ) -> GateDecision:
     """THE in-person gate: decide whether this order may be placed, and audit the decision.
 
@@ -543,6 +629,18 @@ async def check_controlled_order(
             zone=zone,
         )
     assert visit.id is not None
+    request = request or PathwayRequest()
+    buprenorphine_oud = bool(
+        policy.buprenorphine_oud_pathway
+        and product is not None
+        and "buprenorphine" in product.ingredients
+        and request.indication == "opioid_use_disorder"
+    )
+    days_used, started = (
+        await buprenorphine_pathway_supply(session, patient_id=patient_id, zone=zone)
+        if buprenorphine_oud and schedule.controlled and not visit_in_person
+        else (0, None)
+    )
     facts = OrderFacts(
         patient_id=patient_id,
         prescriber_id=prescriber_id,
@@ -560,6 +658,12 @@ async def check_controlled_order(
         covered_prescriber_ids=covered,
         prescriber_is_va=is_va,
         va_prescriber_ids=va_ids,
+        buprenorphine_oud=buprenorphine_oud,
+        days_supply=request.days_supply,
+        pdmp_state=request.pdmp_state,
+        pdmp_unavailable=request.pdmp_unavailable,
+        pathway_days_used=days_used,
+        pathway_started=started,
     )
     result = decide(facts, policy)
     audit.record(

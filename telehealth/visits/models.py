@@ -155,6 +155,15 @@ class MedicationOrder(SQLModel, table=True):
     )
     catalogue_version: str = Field(max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Which branch of the in-person gate allowed it (telehealth.visits.gate.Rule).
+    gate_rule: str | None = Field(default=None, max_length=40)
+    days_supply: int | None = None
+    indication: str | None = Field(default=None, max_length=40)
+    # The buprenorphine (OUD) pathway: the PDMP checked before prescribing, or that it was
+    # unavailable (90 FR 6504).
+    pdmp_state: str | None = Field(default=None, max_length=2)
+    pdmp_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pdmp_unavailable: bool = False
 
 
 class MedicationStatus(StrEnum):

@@ -25,7 +25,13 @@ from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, InvalidInput
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.catalogue import Catalogue, Product, Schedule
-from telehealth.visits.gate import GateDecision, GatePolicy, check_controlled_order, ensure_allowed
+from telehealth.visits.gate import (
+    GateDecision,
+    GatePolicy,
+    PathwayRequest,
+    check_controlled_order,
+    ensure_allowed,
+)
 from telehealth.visits.medlist import record_order_on_list
 from telehealth.visits.models import MedicationOrder, Visit, VisitStatus
 from telehealth.visits.notes import ensure_visit_open_for_writing
@@ -66,6 +72,57 @@ class OrderInput:
     quantity: str
     refills: int
     instructions: str
+    days_supply: int | None = None
+    indication: str | None = None
+    pdmp_state: str | None = None
+    pdmp_unavailable: bool = False
+
+
+INDICATIONS = ("opioid_use_disorder",)
+MAX_DAYS_SUPPLY = 365
+
+
+def _optional_extras(data: dict[str, Any]) -> dict[str, Any]:
+    """Days' supply, indication and the PDMP record (needed by the buprenorphine pathway)."""
+    days = data.get("days_supply")
+    if isinstance(days, str) and days.strip().isdigit():
+        days = int(days.strip())
+    if days in (None, ""):
+        days = None
+    elif not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS_SUPPLY:
+        raise InvalidInput(
+            f"Days' supply must be a whole number from 1 to {MAX_DAYS_SUPPLY}.",
+            field="days_supply",
+        )
+    indication = data.get("indication") or None
+    if indication is not None and indication not in INDICATIONS:
+        raise InvalidInput(
+            "indication must be opioid_use_disorder, or left out.", field="indication"
+        )
+    pdmp = data.get("pdmp")
+    pdmp_state: str | None = None
+    pdmp_unavailable = False
+    if pdmp not in (None, {}):
+        if not isinstance(pdmp, dict):
+            raise InvalidInput(
+                'pdmp must be {"state": "NY"} (checked) or {"unavailable": true}.', field="pdmp"
+            )
+        if pdmp.get("unavailable") is True:
+            pdmp_unavailable = True
+        else:
+            state = str(pdmp.get("state") or "").strip().upper()
+            if len(state) != 2 or not state.isalpha():
+                raise InvalidInput(
+                    "Say which state's PDMP you checked, as two letters (such as NY).",
+                    field="pdmp",
+                )
+            pdmp_state = state
+    return {
+        "days_supply": days,
+        "indication": indication,
+        "pdmp_state": pdmp_state,
+        "pdmp_unavailable": pdmp_unavailable,
+    }
 
 
 def _text(
@@ -135,6 +192,7 @@ def parse_order(data: dict[str, Any]) -> OrderInput:
         quantity=quantity,
         refills=refills,
         instructions=_text(data, "instructions", "Instructions", 2000, required=False),
+        **_optional_extras(data),
     )
 
 
@@ -217,6 +275,12 @@ async def place_order(
         on=now,
         policy=policy,
         catalogue=catalogue,
+        request=PathwayRequest(
+            indication=order_input.indication,
+            days_supply=order_input.days_supply,
+            pdmp_state=order_input.pdmp_state,
+            pdmp_unavailable=order_input.pdmp_unavailable,
+        ),
     )
     ensure_allowed(decision)
     ensure_refills_allowed(product, decision.schedule, order_input.refills)
@@ -237,6 +301,12 @@ async def place_order(
         instructions=order_input.instructions,
         catalogue_version=catalogue.version,
         created_at=now,
+        gate_rule=decision.rule.value,
+        days_supply=order_input.days_supply,
+        indication=order_input.indication,
+        pdmp_state=order_input.pdmp_state,
+        pdmp_checked_at=now if order_input.pdmp_state else None,
+        pdmp_unavailable=order_input.pdmp_unavailable,
     )
     session.add(order)
     await session.flush()

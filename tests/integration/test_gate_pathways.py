@@ -95,3 +95,47 @@ async def test_another_va_practitioners_evaluation_counts_on_the_va_route(
             await session.commit()
         allowed = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
         assert allowed.status == 201, await allowed.text()
+
+
+BUPRENORPHINE = {
+    "medication_id": "buprenorphine-naloxone-sl-film",
+    "dose": "8 mg/2 mg",
+    "route": "sublingual",
+    "frequency": "once daily",
+    "quantity": "14",
+    "refills": 0,
+    "instructions": "",
+    "indication": "opioid_use_disorder",
+}
+
+
+async def test_buprenorphine_for_oud_by_video_needs_a_pdmp_check_and_stays_within_six_months(
+    settings, clock, cast: Cast, sessionmaker
+):
+    visit_id = await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(minutes=5),
+        status="in_progress",
+        location_state="NY",
+    )
+    app = create_app(settings.model_copy(update={"buprenorphine_oud_pathway": True}), clock=clock)
+    async with TestClient(TestServer(app)) as bob:
+        await login(bob, cast.bob)
+        url = f"/api/visits/{visit_id}/orders"
+        unchecked = await bob.post(url, json={**BUPRENORPHINE, "days_supply": 14})
+        assert unchecked.status == 403
+        assert "PDMP" in (await unchecked.json())["error"]["message"]
+
+        checked = {**BUPRENORPHINE, "days_supply": 14, "pdmp": {"state": "NY"}}
+        first = await bob.post(url, json=checked)
+        assert first.status == 201, await first.text()
+
+        too_much = await bob.post(url, json={**checked, "days_supply": 180})
+        assert too_much.status == 403
+        assert "left" in (await too_much.json())["error"]["message"]
+
+        without_indication = {k: v for k, v in checked.items() if k != "indication"}
+        refused = await bob.post(url, json=without_indication)
+        assert refused.status == 403

@@ -418,9 +418,8 @@ ROWS = [
         evidence=(visit_by(CHARLIE, 10),),
         va=frozenset({BOB, CHARLIE}),
     ),
-    # The buprenorphine pathway is not implemented: switched on, it never opens the gate.
     Row(
-        "buprenorphine pathway switched on is ignored",
+        "buprenorphine route on, but not ordered for opioid use disorder: refused",
         "buprenorphine-naloxone-sl-film",
         False,
         Rule.in_person_required,
@@ -533,3 +532,85 @@ def test_a_far_west_patient_zone_cannot_stretch_the_federal_flexibility(catalogu
     order = dataclasses.replace(order, order_day=honolulu_day)
     result = decide(order, GatePolicy(federal_flexibility=True))
     assert (result.allowed, result.rule) == (False, Rule.in_person_required)
+
+
+BUP = GatePolicy(buprenorphine_oud_pathway=True)
+BUP_ROWS = [
+    # (name, facts changes, policy, allowed, words in the message)
+    (
+        "PDMP of the patient's state checked, 30 days: allowed",
+        {"pdmp_state": "NY", "days_supply": 30},
+        BUP,
+        True,
+        "30 of",
+    ),
+    ("no PDMP check recorded: refused", {"days_supply": 30}, BUP, False, "PDMP"),
+    (
+        "PDMP of another state: refused",
+        {"pdmp_state": "NJ", "days_supply": 30},
+        BUP,
+        False,
+        "check NY's PDMP",
+    ),
+    ("no days' supply given: refused", {"pdmp_state": "NY"}, BUP, False, "days' supply"),
+    (
+        "PDMP unavailable, 7 days: allowed",
+        {"pdmp_unavailable": True, "days_supply": 7},
+        BUP,
+        True,
+        "7-day",
+    ),
+    (
+        "PDMP unavailable, 8 days: refused",
+        {"pdmp_unavailable": True, "days_supply": 8},
+        BUP,
+        False,
+        "7-day",
+    ),
+    (
+        "six months already used: refused",
+        {
+            "pdmp_state": "NY",
+            "days_supply": 30,
+            "pathway_days_used": 170,
+            "pathway_started": date(2024, 10, 1),
+        },
+        BUP,
+        False,
+        "Book an in-person visit",
+    ),
+    (
+        "inside six months of supply: allowed",
+        {
+            "pdmp_state": "NY",
+            "days_supply": 30,
+            "pathway_days_used": 120,
+            "pathway_started": date(2024, 10, 1),
+        },
+        BUP,
+        True,
+        "150 of",
+    ),
+    (
+        "route switched off: refused",
+        {"pdmp_state": "NY", "days_supply": 30},
+        STRICT,
+        False,
+        "in person",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "policy", "allowed", "words"), BUP_ROWS, ids=[r[0] for r in BUP_ROWS]
+)
+def test_the_buprenorphine_route_needs_its_pdmp_check_and_supply_limits(
+    catalogue: Catalogue, name, changes, policy, allowed, words
+):
+    order = dataclasses.replace(
+        facts(catalogue, "buprenorphine-naloxone-sl-film"), buprenorphine_oud=True, **changes
+    )
+    result = decide(order, policy)
+    assert result.allowed is allowed, result.message
+    assert result.rule is (Rule.buprenorphine_oud if allowed else Rule.in_person_required)
+    assert words in result.message

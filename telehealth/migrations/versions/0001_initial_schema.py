@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 23:16:26.377468
+Create Date: 2026-11-27 23:37:34.400829
 """
 
 from collections.abc import Sequence
@@ -345,6 +345,12 @@ def upgrade() -> None:
         ),
         sa.Column("catalogue_version", sa.String(length=40), nullable=False),
         sa.Column("created_at", telehealth.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("gate_rule", sa.String(length=40), nullable=True),
+        sa.Column("days_supply", sa.Integer(), nullable=True),
+        sa.Column("indication", sa.String(length=40), nullable=True),
+        sa.Column("pdmp_state", sa.String(length=2), nullable=True),
+        sa.Column("pdmp_checked_at", telehealth.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("pdmp_unavailable", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["users.id"], name=op.f("fk_medication_orders_patient_id_users")
         ),

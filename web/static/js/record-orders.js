@@ -154,6 +154,11 @@ export function initOrders(root) {
       refills: /^\d+$/.test(refillsText) ? Number(refillsText) : refillsText,
       instructions: String(data.get("instructions") || ""),
     };
+    const days = String(data.get("days_supply") || "").trim();
+    if (days) body.days_supply = /^\d+$/.test(days) ? Number(days) : days;
+    if (data.get("indication")) body.indication = String(data.get("indication"));
+    if (data.get("pdmp") === "checked") body.pdmp = { state: String(data.get("pdmp_state") || "") };
+    if (data.get("pdmp") === "unavailable") body.pdmp = { unavailable: true };
     submit.disabled = true;
     const result = await api("POST", `/api/visits/${visitId}/orders`, body);
     submit.disabled = false;
