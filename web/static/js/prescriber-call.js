@@ -77,10 +77,17 @@ call.addEventListener("joined", (e) => {
   }
 });
 call.addEventListener("waiting_room", (e) => {
-  if (e.detail.visit_id === visitId && !call.admitted) {
-    admitButton.hidden = false;
-    say("The patient is in the waiting room. Admit them when you are ready.");
+  if (e.detail.visit_id !== visitId || call.admitted) return;
+  const panel = document.querySelector("[data-record-panel]");
+  if (panel && panel.dataset.canWrite !== "true" && !sessionStorage.getItem(`checked-in:${visitId}`)) {
+    // The page was opened before the patient checked in: the note, orders and the state the
+    // patient attested only now apply. No call is running yet, so a reload loses nothing.
+    sessionStorage.setItem(`checked-in:${visitId}`, "1");
+    window.location.reload();
+    return;
   }
+  admitButton.hidden = false;
+  say("The patient is in the waiting room. Admit them when you are ready.");
 });
 call.addEventListener("visit_status", (e) => {
   if (e.detail.visit_id === visitId && e.detail.status === "in_progress") say("Connected.");
