@@ -18,12 +18,11 @@ from telehealth.http import middleware
 from telehealth.http.context import CLOCK, SETTINGS
 from telehealth.http.routes import setup_routes
 from telehealth.signaling.precall import setup_precall
+from telehealth.signaling.server import setup_signaling
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
 ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
-# Hooks run at start-up by optional components (signaling, pre-call peers).
-EXTENSIONS: list[Callable[[web.Application], None]] = []
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -51,7 +50,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     )
     env.globals["static_version"] = str(int(utcnow().timestamp()))
     setup_routes(app, WEB)
-    _setup_optional(app)
+    setup_signaling(app)
     setup_precall(app)
 
     async def close_engine(_app: web.Application) -> AsyncIterator[None]:
@@ -60,14 +59,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
     app.cleanup_ctx.append(close_engine)
     return app
-
-
-def _setup_optional(app: web.Application) -> None:
-    try:
-        from telehealth.signaling.server import setup_signaling
-    except ImportError:  # pragma: no cover - signaling is part of the package
-        return
-    setup_signaling(app)
 
 
 async def _template_context(request: web.Request) -> dict[str, Any]:

@@ -273,3 +273,26 @@ ALPRAZOLAM = {
     "refills": 0,
     "instructions": "",
 }
+
+
+async def book_telehealth(
+    client: Any, sessionmaker: async_sessionmaker[AsyncSession], cast: Cast, start: datetime
+) -> dict[str, Any]:
+    """Open Bob's hours and book Alice with him through the API as Sam; the answer gains
+    `token`, the secret part of its join link."""
+    await open_hours(sessionmaker, cast.bob)
+    await login(client, cast.sam)
+    response = await client.post(
+        "/api/visits",
+        json={
+            "patient_id": cast.alice.id,
+            "prescriber_id": cast.bob.id,
+            "start": start.isoformat(),
+            "visit_type": "follow_up",
+            "modality": "telehealth",
+        },
+    )
+    assert response.status == 201, await response.text()
+    body: dict[str, Any] = await response.json()
+    body["token"] = body["join_url"].rsplit("/join/", 1)[1]
+    return body

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import Cast, login, make_visit, open_hours
+from tests.builders import Cast, book_telehealth, login, make_visit
 
 MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
 START = datetime(2026, 10, 27, 14, tzinfo=UTC)  # Tuesday 10:00 in New York
@@ -17,22 +17,7 @@ DOB = "1990-05-17"  # the builders' date of birth for every patient
 @pytest.fixture
 async def visit(client: Any, cast: Cast, clock: Any, sessionmaker: Any) -> dict[str, Any]:
     clock.set(MONDAY)
-    await open_hours(sessionmaker, cast.bob)
-    await login(client, cast.sam)
-    response = await client.post(
-        "/api/visits",
-        json={
-            "patient_id": cast.alice.id,
-            "prescriber_id": cast.bob.id,
-            "start": START.isoformat(),
-            "visit_type": "follow_up",
-            "modality": "telehealth",
-        },
-    )
-    assert response.status == 201, await response.text()
-    body: dict[str, Any] = await response.json()
-    body["token"] = body["join_url"].rsplit("/join/", 1)[1]
-    return body
+    return await book_telehealth(client, sessionmaker, cast, START)
 
 
 async def join(new_client: Any, token: str, dob: str = DOB) -> Any:

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.builders import Cast, login, open_hours
+from tests.builders import Cast, book_telehealth, login
 from tests.integration.test_join_links import MONDAY, START, join
 
 
@@ -13,21 +13,8 @@ async def test_moving_or_cancelling_the_visit_ends_the_links_session(
     client, new_client, cast: Cast, clock, sessionmaker, change
 ):
     clock.set(MONDAY)
-    await open_hours(sessionmaker, cast.bob)
-    await login(client, cast.sam)
-    booked = await client.post(
-        "/api/visits",
-        json={
-            "patient_id": cast.alice.id,
-            "prescriber_id": cast.bob.id,
-            "start": START.isoformat(),
-            "visit_type": "follow_up",
-            "modality": "telehealth",
-        },
-    )
-    assert booked.status == 201, await booked.text()
-    visit = await booked.json()
-    token = visit["join_url"].rsplit("/join/", 1)[1]
+    visit = await book_telehealth(client, sessionmaker, cast, START)
+    token = visit["token"]
 
     clock.set(START - timedelta(minutes=10))
     await login(client, cast.sam)  # the scheduler's earlier session idled out overnight
