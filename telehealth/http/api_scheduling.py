@@ -126,11 +126,7 @@ def visit_json(request: web.Request, actor: Actor, view: svc.VisitView) -> dict[
         },
         "join_url": None,
     }
-    if (
-        visit.modality.value == "telehealth"
-        and svc.active(visit)
-        and actor.role in (Role.patient, Role.prescriber, Role.scheduler)
-    ):
+    if policy.can_see_join_link(actor, visit):
         body["join_url"] = joinlinks.join_url(settings.base_url, visit, settings.secret_key)
     if actor.role in (Role.scheduler, Role.admin) and visit.cancel_reason:
         body["cancel_reason"] = visit.cancel_reason
@@ -444,11 +440,12 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     )
     view = await svc.view_visit(session, visit)
     link: str | None = None
-    if visit.modality.value == "telehealth" and svc.active(visit):
-        if actor.role is Role.prescriber:
-            link = f"{settings.base_url}/visits/{visit.id}/call"
-        else:
-            link = joinlinks.join_url(settings.base_url, visit, settings.secret_key)
+    if policy.can_see_join_link(actor, visit):
+        link = joinlinks.join_url(settings.base_url, visit, settings.secret_key)
+    elif (
+        actor.role is Role.prescriber and visit.modality.value == "telehealth" and svc.active(visit)
+    ):
+        link = f"{settings.base_url}/visits/{visit.id}/call"
     is_prescriber = actor.role is Role.prescriber
     data = ics.build_invite(
         visit,

@@ -7,7 +7,7 @@ from datetime import datetime
 from telehealth.auth.models import PrescriberProfile, Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import PermissionDenied
-from telehealth.visits.models import Visit, VisitStatus
+from telehealth.visits.models import ACTIVE_STATUSES, Modality, Visit, VisitStatus
 
 STAFF_WHO_BOOK = (Role.scheduler, Role.admin)
 
@@ -69,3 +69,14 @@ def can_mark_noshow(
         and actor.user_id == visit.prescriber_id
     )
     return allowed and visit.status in CANCELLABLE and not has_records and now >= visit.start
+
+
+def can_see_join_link(actor: Actor, visit: Visit) -> bool:
+    """The patient's join link opens a session as the patient: only the patient and the
+    schedulers who send it out see it, and only while the visit is active. The prescriber joins
+    through the call page instead."""
+    return (
+        visit.modality is Modality.telehealth
+        and visit.status in ACTIVE_STATUSES
+        and actor.role in (Role.patient, Role.scheduler)
+    )

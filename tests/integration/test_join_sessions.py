@@ -39,3 +39,21 @@ async def test_moving_or_cancelling_the_visit_ends_the_links_session(
     assert body["error"]["code"] == "visit_changed"
     assert "latest invitation" in body["error"]["message"]
     assert (await patient.get(f"/api/visits/{visit['id']}")).status == 401
+
+
+async def test_the_prescriber_never_receives_the_patients_join_link(
+    client, new_client, cast: Cast, clock, sessionmaker
+):
+    clock.set(MONDAY)
+    visit = await book_telehealth(client, sessionmaker, cast, START)
+    bob = await new_client()
+    await login(bob, cast.bob)
+    body = await (await bob.get(f"/api/visits/{visit['id']}")).json()
+    assert body["join_url"] is None
+    invite = await (await bob.get(f"/api/visits/{visit['id']}/calendar.ics")).text()
+    assert visit["token"] not in invite.replace("\r\n ", "")
+    assert f"/visits/{visit['id']}/call" in invite.replace("\r\n ", "")
+    alice = await new_client()
+    await login(alice, cast.alice)
+    mine = await (await alice.get(f"/api/visits/{visit['id']}")).json()
+    assert mine["join_url"] == visit["join_url"]
