@@ -91,13 +91,8 @@ async def get_note(request: web.Request) -> web.StreamResponse:
         "addenda": [addendum_json(a) for a in view.addenda],
     }
     if actor.role is Role.prescriber:
-        writable = notes.can_write_notes(actor, visit)
         body["revisions"] = view.revisions
-        body["permissions"] = {
-            "can_edit": writable and view.status.value == "draft",
-            "can_sign": writable and view.status.value == "draft",
-            "can_add_addendum": writable and view.status.value == "signed",
-        }
+        body["permissions"] = notes.note_permissions(actor, visit, view.status)
     return web.json_response(body)
 
 

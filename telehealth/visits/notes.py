@@ -60,6 +60,16 @@ def can_write_notes(actor: Actor, visit: Visit) -> bool:
     )
 
 
+def note_permissions(actor: Actor, visit: Visit, status: NoteStatus) -> dict[str, bool]:
+    """What the note editor offers: edit and sign a draft; add addenda to a signed note."""
+    writable = can_write_notes(actor, visit)
+    return {
+        "can_edit": writable and status is NoteStatus.draft,
+        "can_sign": writable and status is NoteStatus.draft,
+        "can_add_addendum": writable and status is NoteStatus.signed,
+    }
+
+
 def ensure_visit_open_for_writing(visit: Visit) -> None:
     if visit.status in WRITABLE_STATUSES:
         return
