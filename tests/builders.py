@@ -20,6 +20,7 @@ from telehealth.auth.npi import npi_with_check_digit
 from telehealth.auth.service import create_user
 from telehealth.db import utcnow
 from telehealth.uow import unit_of_work
+from telehealth.visits.models import Visit
 
 PASSWORD = "correct-horse-battery"
 _npis = itertools.count(100000001)
@@ -149,8 +150,18 @@ async def session_token(
     async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
         user = await session.get(User, person.id)
         assert user is not None
+        sequence = None
+        if visit_id is not None:
+            visit = await session.get(Visit, visit_id)
+            assert visit is not None
+            sequence = visit.sequence  # as POST /api/join records it
         return await start_session(
-            session, user=user, now=now or utcnow(), source_address=None, visit_id=visit_id
+            session,
+            user=user,
+            now=now or utcnow(),
+            source_address=None,
+            visit_id=visit_id,
+            visit_sequence=sequence,
         )
 
 

@@ -115,11 +115,23 @@ async def database_url(
     await engine.dispose()
 
 
+def _start_time() -> datetime:
+    """Now, or TELEHEALTH_TEST_NOW (ISO 8601, UTC) to run the suite at an awkward hour.
+
+    CI runs whenever someone pushes: `TELEHEALTH_TEST_NOW=2026-11-28T00:01:00Z make pytest`
+    shows what breaks just after midnight UTC (still the evening before in the Americas).
+    """
+    pinned = os.environ.get("TELEHEALTH_TEST_NOW")
+    if pinned:
+        return datetime.fromisoformat(pinned).astimezone(UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 @dataclass
 class FakeClock:
     """The server's clock, movable by tests (idle logoff, join windows, lockouts)."""
 
-    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    now: datetime = field(default_factory=lambda: _start_time())
 
     def __call__(self) -> datetime:
         return self.now

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_, select
@@ -117,8 +118,20 @@ async def list_coverage(
     return list(rows.scalars().all())
 
 
-async def covered_on(session: AsyncSession, *, covering_id: int, on: date) -> frozenset[int]:
-    """The prescribers `covering_id` covers for on that day."""
+async def covered_on(session: AsyncSession, *, covering_id: int, at: datetime) -> frozenset[int]:
+    """The prescribers `covering_id` covers for at that instant.
+
+    Cover runs over whole days of the covering prescriber's own calendar (their time zone):
+    "Monday to Friday" means their working days, wherever the patient is.
+    """
+    profile = await session.get(PrescriberProfile, covering_id)
+    if profile is None:
+        return frozenset()
+    try:
+        zone = ZoneInfo(profile.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    on = at.astimezone(zone).date()
     rows = await session.execute(
         select(col(CoverageAssignment.covered_prescriber_id)).where(
             col(CoverageAssignment.covering_prescriber_id) == covering_id,

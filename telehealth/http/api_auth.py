@@ -25,6 +25,7 @@ from telehealth.http.context import (
     settings_of,
 )
 from telehealth.http.middleware import SESSION_COOKIE
+from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
 
@@ -97,9 +98,9 @@ async def create_session(request: web.Request) -> web.StreamResponse:
 @routes.delete("/api/session")
 async def delete_session(request: web.Request) -> web.StreamResponse:
     require_actor(request)
-    await auth_service.end_session(
-        db(request), token=request.cookies[SESSION_COOKIE], now=now(request)
-    )
+    token = request.cookies[SESSION_COOKIE]
+    await auth_service.end_session(db(request), token=token, now=now(request))
+    sessions_ended_after_commit(request, token=token)
     response = web.Response(status=204)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -165,6 +166,8 @@ async def change_user(request: web.Request) -> web.StreamResponse:
         unlock=body.get("unlock") is True,
         now=now(request),
     )
+    if not user.is_active:
+        sessions_ended_after_commit(request, user_id=user.id)
     return web.json_response({**user_json(user), "active": user.is_active})
 
 

@@ -28,6 +28,7 @@ from telehealth.http.context import (
 from telehealth.scheduling import ics, policy
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.slots import format_local, format_time
+from telehealth.signaling.server import after_commit
 from telehealth.visits.access import get_visit_for
 
 routes = web.RouteTableDef()
@@ -394,6 +395,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
         reason=body.get("reason"),
         now=now(request),
     )
+    after_commit(request, "changed", _record_id(request))
     view = await svc.view_visit(db(request), visit)
     return web.json_response(visit_json(request, actor, view))
 
@@ -411,6 +413,7 @@ async def reschedule(request: web.Request) -> web.StreamResponse:
         now=now(request),
         rules=_rules(request),
     )
+    after_commit(request, "changed", _record_id(request))
     view = await svc.view_visit(db(request), visit)
     return web.json_response(visit_json(request, actor, view))
 
@@ -422,6 +425,7 @@ async def noshow(request: web.Request) -> web.StreamResponse:
     visit = await svc.mark_noshow(
         db(request), actor=actor, visit_id=_record_id(request), now=now(request)
     )
+    after_commit(request, "changed", _record_id(request))
     view = await svc.view_visit(db(request), visit)
     return web.json_response(visit_json(request, actor, view))
 

@@ -25,6 +25,7 @@ from telehealth.http.context import (
     see_other,
 )
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
+from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
 
@@ -105,6 +106,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await auth_service.end_session(db(request), token=token, now=now(request))
+        sessions_ended_after_commit(request, token=token)
     response = see_other("/login?signed_out=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -493,15 +493,7 @@ class Signaling:
         visit_id = conn.visit_id
         assert visit_id is not None
         now = self.now()
-        async with self._uow(conn, sid) as session:
-            resolved = await auth_service.resolve_session(
-                session,
-                token=conn.token,
-                now=now,
-                idle=timedelta(minutes=self.settings.idle_logoff_minutes),
-                touch=False,
-            )
-            visit = await session.get(Visit, visit_id)
+        resolved, visit = await self._session_and_visit(sid, conn, visit_id, now)
         # A closed visit first: cancelling also ends a join link's session, and both
         # participants should hear that the visit ended, not that someone signed out.
         if visit is None or not _call_open(visit, now):
@@ -528,6 +520,21 @@ class Signaling:
         conn.checked_at = None
         self._disconnect_soon(sid)
         return ack
+
+    async def _session_and_visit(
+        self, sid: str, conn: Connection, visit_id: int | None, now: datetime
+    ) -> tuple[auth_service.ResolvedSession, Visit | None]:
+        """The connection's session as it stands (a check, not activity) and its visit."""
+        async with self._uow(conn, sid) as session:
+            resolved = await auth_service.resolve_session(
+                session,
+                token=conn.token,
+                now=now,
+                idle=timedelta(minutes=self.settings.idle_logoff_minutes),
+                touch=False,
+            )
+            visit = await session.get(Visit, visit_id) if visit_id is not None else None
+        return resolved, visit
 
     def _disconnect_soon(self, sid: str) -> None:
         """Disconnect once the current event's ack has gone out (it is queued when the handler
@@ -686,6 +693,62 @@ class Signaling:
             await self._after_admit(visit)
         elif kind == "finished":
             await self._after_finish(visit)
+        elif kind == "changed":
+            # Cancelled, rescheduled or marked no-show: calls on it end now if they must.
+            await self.recheck_now(visit_id=visit_id)
+            await self._dashboard_status(visit)
+
+    async def recheck_now(
+        self,
+        *,
+        visit_id: int | None = None,
+        token: str | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        """Check again, at once, the connections a committed change touched: a cancelled,
+        rescheduled or no-show visit, a signed-out session, a deactivated account.
+
+        This process's connections stop relaying now; a connection held by another server
+        process is caught by that process's own check before its next relay
+        (`rooms.RECHECK_INTERVAL`), and the visit's room hears `visit_ended` from here.
+        """
+        # Chosen before any is handled: ending a visit clears its connections' visit ids.
+        targets = [
+            (sid, conn)
+            for sid, conn in list(self.connections.items())
+            if (visit_id is not None and conn.visit_id == visit_id)
+            or (token is not None and conn.token == token)
+            or (user_id is not None and conn.user_id == user_id)
+        ]
+        for sid, conn in targets:
+            if sid not in self.connections:
+                continue
+            try:
+                await self._recheck_one(sid, conn)
+            except Exception:
+                log.exception("signaling recheck failed", extra={"sid": sid})
+
+    async def _recheck_one(self, sid: str, conn: Connection) -> None:
+        """End the call of a connection whose visit closed (for both participants), and drop
+        a connection whose session ended. A signed-in prescriber stays connected."""
+        now = self.now()
+        joined = conn.visit_id
+        resolved, visit = await self._session_and_visit(sid, conn, joined, now)
+        if joined is not None and (visit is None or not _call_open(visit, now)):
+            if visit is not None:
+                await self._after_finish(visit)  # visit_ended to both; seats and rooms cleared
+            else:
+                await self.sio.emit(
+                    "visit_ended", {"visit_id": joined}, to=sid, namespace=NAMESPACE
+                )
+        if resolved.actor is not None:
+            return
+        if conn.visit_id is not None:
+            await self._vacate(sid, conn, kind="left", reason="session_ended")
+        await self._refuse(
+            sid, "session", Unauthenticated("Your session has ended. Sign in again, then rejoin.")
+        )
+        self._disconnect_soon(sid)
 
     # -- lifecycle of the server ---------------------------------------------------------
 
@@ -741,26 +804,42 @@ def _waiting_wire(entry: lifecycle.Waiting) -> dict[str, Any]:
 SIGNALING: web.AppKey[Signaling] = web.AppKey("signaling", Signaling)
 
 
+Notice = Callable[[Signaling], Awaitable[None]]
+
+
+def _queue(request: web.Request, notice: Notice) -> None:
+    pending: list[Notice] = request.setdefault(_AFTER_COMMIT, [])
+    pending.append(notice)
+
+
 def after_commit(request: web.Request, kind: str, visit_id: int) -> None:
     """Queue a room notice for after this request's transaction commits.
 
     The notices run when the response is prepared, which is after the database middleware
-    committed; a request that fails (an error status) sends nothing.
+    committed; a request that fails (an error status) sends nothing. `kind` is one of
+    `checked_in`, `admitted`, `finished` and `changed` (cancelled, rescheduled, no-show).
     """
-    pending: list[tuple[str, int]] = request.setdefault(_AFTER_COMMIT, [])
-    pending.append((kind, visit_id))
+    _queue(request, lambda signaling: signaling.visit_changed(kind, visit_id))
+
+
+def sessions_ended_after_commit(
+    request: web.Request, *, token: str | None = None, user_id: int | None = None
+) -> None:
+    """After this request commits, drop the calls of a signed-out session or of every
+    session of a deactivated account, instead of at their next relay."""
+    _queue(request, lambda signaling: signaling.recheck_now(token=token, user_id=user_id))
 
 
 async def _send_after_commit(request: web.Request, response: web.StreamResponse) -> None:
-    pending: list[tuple[str, int]] = request.pop(_AFTER_COMMIT, [])
+    pending: list[Notice] = request.pop(_AFTER_COMMIT, [])
     if not pending or response.status >= 400:
         return
     signaling = request.app[SIGNALING]
-    for kind, visit_id in pending:
+    for notice in pending:
         try:
-            await signaling.visit_changed(kind, visit_id)
+            await notice(signaling)
         except Exception:
-            log.exception("signaling notice failed", extra={"visit_id": visit_id})
+            log.exception("signaling notice failed")
 
 
 def setup_signaling(app: web.Application) -> None:

@@ -615,7 +615,7 @@ async def check_controlled_order(
         # Whose evaluations may count: this prescriber's, and, where the practice switched
         # those routes on, the colleagues they cover for and the other VA practitioners.
         if policy.covering_practitioner:
-            covered = await covered_on(session, covering_id=prescriber_id, on=order_day)
+            covered = await covered_on(session, covering_id=prescriber_id, at=on)
         if policy.va_pathway:
             va_ids = await va_practitioners(session)
             is_va = prescriber_id in va_ids

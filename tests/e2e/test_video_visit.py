@@ -185,3 +185,21 @@ async def test_a_server_restart_mid_call_does_not_end_the_visit(
         visit = await session.get(Visit, visit_id)
         assert visit is not None
         assert visit.status is VisitStatus.finished
+
+
+async def test_signing_out_in_another_tab_ends_the_prescribers_call_at_once(
+    new_page: Any, client: Any, cast: Cast, clock: Any
+) -> None:
+    _visit_id, patient, prescriber = await open_call(new_page, client, cast, clock)
+    other_tab = await prescriber.context.new_page()
+    await other_tab.goto("/prescriber")
+    await other_tab.get_by_role("button", name="Sign out").click()
+    await other_tab.wait_for_url("**/login**")
+
+    # Without waiting for the call's next message to the server: told at once, media stopped.
+    await (
+        prescriber.get_by_role("status").get_by_text("You were signed out").wait_for(timeout=5_000)
+    )
+    assert await prescriber.evaluate("document.body.dataset.inCall") == "0"
+    await patient.get_by_text("Your prescriber's connection dropped").wait_for(timeout=5_000)
+    assert prescriber.console_errors == []

@@ -1,6 +1,7 @@
 """The covering-practitioner and VA routes, switched on, through the real API."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
@@ -41,7 +42,7 @@ async def test_a_covering_prescriber_orders_on_the_strength_of_the_colleagues_ev
         refused = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
         assert refused.status == 403  # not covering for Bob yet
 
-        today = clock.now.date()
+        today = clock.now.astimezone(ZoneInfo("America/New_York")).date()  # Charlie's day
         cover = {
             "covered_prescriber_id": cast.bob.id,
             "starts_on": today.isoformat(),
@@ -58,12 +59,37 @@ async def test_a_covering_prescriber_orders_on_the_strength_of_the_colleagues_ev
         assert [c["covered_prescriber_id"] for c in listed["coverage"]] == [cast.bob.id]
 
 
+async def test_cover_runs_over_the_covering_prescribers_own_calendar_days(
+    settings, clock, cast: Cast, sessionmaker
+):
+    # 04:55 UTC on 1 December is still 23:55 on 30 November for Charlie in New York.
+    clock.set(datetime(2026, 12, 1, 4, 55, tzinfo=UTC))
+    visit_id = await setting_up(sessionmaker, cast, clock)
+    app = create_app(settings.model_copy(update={"covering_practitioner": True}), clock=clock)
+    async with TestClient(TestServer(app)) as charlie, TestClient(charlie.server) as bob:
+        await login(charlie, cast.charlie)
+        await login(bob, cast.bob)
+        starts_tomorrow = {
+            "covered_prescriber_id": cast.bob.id,
+            "starts_on": "2026-12-01",
+            "ends_on": "2026-12-05",
+        }
+        asked = await bob.post(f"/api/prescribers/{cast.charlie.id}/coverage", json=starts_tomorrow)
+        assert asked.status == 201, await asked.text()
+        early = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+        assert early.status == 403  # not yet 1 December where Charlie is
+
+        clock.set(datetime(2026, 12, 1, 5, 5, tzinfo=UTC))  # 00:05 in New York
+        on_the_day = await charlie.post(f"/api/visits/{visit_id}/orders", json=ALPRAZOLAM)
+        assert on_the_day.status == 201, await on_the_day.text()
+
+
 async def test_the_covering_route_is_closed_unless_the_practice_switches_it_on(
     client, clock, cast: Cast, sessionmaker
 ):
     visit_id = await setting_up(sessionmaker, cast, clock)
     await login(client, cast.bob)
-    today = clock.now.date()
+    today = clock.now.astimezone(ZoneInfo("America/New_York")).date()
     await client.post(
         f"/api/prescribers/{cast.charlie.id}/coverage",
         json={

@@ -4,7 +4,9 @@ address behind a trusted proxy; the waiting-room notice to the prescriber is aud
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +16,7 @@ from telehealth.audit import AuditEntry
 from telehealth.signaling.rooms import RECHECK_INTERVAL
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Visit
-from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+from tests.builders import Cast, VisitsSocket, login, make_visit, open_hours, session_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,19 +96,14 @@ async def disconnected(sock: VisitsSocket) -> bool:
     return False
 
 
-async def test_a_patient_who_signs_out_can_no_longer_send_signals_and_is_disconnected(
-    admitted_call, clock
-):
-    visit, alice, bob, alices_browser = admitted_call
-    response = await alices_browser.delete("/api/session")
-    assert response.status == 204
-    clock.advance(seconds=AFTER_RECHECK)
+async def test_a_patient_who_signs_out_is_disconnected_at_once(admitted_call):
+    _visit, alice, bob, alices_browser = admitted_call
     signals_before = len(bob.received("signal"))
 
-    ack = await alice.call("signal", {"visit_id": visit, "description": OFFER})
+    response = await alices_browser.delete("/api/session")
+    assert response.status == 204
 
-    assert ack["ok"] is False
-    assert ack["error"]["code"] == "not_signed_in"
+    # No relay needed to notice, and no wait for the periodic check: the clock is not moved.
     assert (await alice.wait_for("error"))[-1]["error"]["code"] == "not_signed_in"
     assert await disconnected(alice)
     assert await bob.wait_for("peer_left") == [{"role": "patient"}]
@@ -114,47 +111,87 @@ async def test_a_patient_who_signs_out_can_no_longer_send_signals_and_is_disconn
     assert len(bob.received("signal")) == signals_before
 
 
-async def test_a_deactivated_prescriber_can_no_longer_send_signals(
-    admitted_call, new_client, cast: Cast, clock
+async def test_signing_out_through_the_page_form_ends_the_sockets_of_that_session_only(
+    admitted_call, new_client, sessionmaker, cast: Cast, clock, sockets
 ):
-    visit, alice, bob, _ = admitted_call
+    _visit, alice, bob, _ = admitted_call
+    # Bob's dashboard in another browser (its own session) is not signed out with this one.
+    elsewhere = await sockets(cast.bob)
+    assert (await elsewhere.call("watch_dashboard", {}))["ok"]
+    bobs_browser = await browser_as(new_client, bob.token)
+    page = await bobs_browser.get("/prescriber")
+    assert page.status == 200
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert csrf is not None
+
+    response = await bobs_browser.post(
+        "/logout", data={"csrf_token": csrf.group(1)}, allow_redirects=False
+    )
+    assert response.status == 303, await response.text()
+
+    assert await disconnected(bob)
+    assert await alice.wait_for("peer_left") == [{"role": "prescriber"}]
+    await asyncio.sleep(0.2)
+    assert elsewhere.sio.connected
+
+
+async def test_a_deactivated_prescriber_is_disconnected_at_once(
+    admitted_call, new_client, cast: Cast
+):
+    _visit, alice, bob, _ = admitted_call
+    signals_before = len(alice.received("signal"))
     admin = await new_client()
     await login(admin, cast.ada)
     response = await admin.patch(f"/api/users/{cast.bob.id}", json={"active": False})
     assert response.status == 200, await response.text()
-    clock.advance(seconds=AFTER_RECHECK)
-    signals_before = len(alice.received("signal"))
 
-    ack = await bob.call("signal", {"visit_id": visit, "description": OFFER})
-
-    assert ack["error"]["code"] == "not_signed_in"
+    assert (await bob.wait_for("error"))[-1]["error"]["code"] == "not_signed_in"
     assert await disconnected(bob)
+    assert await alice.wait_for("peer_left") == [{"role": "prescriber"}]
     await asyncio.sleep(0.2)
     assert len(alice.received("signal")) == signals_before
 
 
-async def test_a_cancelled_visit_ends_the_call_for_both_participants(
-    admitted_call, new_client, cast: Cast, clock
+async def test_a_cancelled_visit_ends_the_call_for_both_participants_at_once(
+    admitted_call, new_client, cast: Cast
 ):
     visit, alice, bob, _ = admitted_call
+    signals_before = len(bob.received("signal"))
     scheduler = await new_client()
     await login(scheduler, cast.sam)
     response = await scheduler.post(f"/api/visits/{visit}/cancel", json={"reason": "sick"})
     assert response.status == 200, await response.text()
-    clock.advance(seconds=AFTER_RECHECK)
-    signals_before = len(bob.received("signal"))
 
-    ack = await alice.call("signal", {"visit_id": visit, "description": OFFER})
-
-    assert ack == NEUTRAL
     assert await alice.wait_for("visit_ended") == [{"visit_id": visit}]
     assert await bob.wait_for("visit_ended") == [{"visit_id": visit}]
     assert await disconnected(alice)
-    # Bob's connection left the visit with it: his signals go nowhere either.
+    # Bob's connection left the visit with it: his signals go nowhere.
     refused = await bob.call("signal", {"visit_id": visit, "description": OFFER})
     assert refused["error"]["code"] == "not_joined"
     await asyncio.sleep(0.2)
     assert len(bob.received("signal")) == signals_before
+
+
+async def test_a_visit_rescheduled_to_another_day_ends_its_call_at_once(
+    server, new_client, sessionmaker, cast: Cast, clock, sockets
+):
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10))
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice, visit_id=visit)  # through her join link
+    assert (await bob.call("join", {"visit_id": visit}))["ok"]
+    assert (await alice.call("join", {"visit_id": visit}))["ok"]
+    await relays(visit, bob, alice)
+    scheduler = await new_client()
+    await login(scheduler, cast.sam)
+    await open_hours(sessionmaker, cast.bob, start="09:00", end="17:00")
+    in_two_days = (clock.now + timedelta(days=2)).astimezone(ZoneInfo("America/New_York"))
+    later = in_two_days.replace(hour=10, minute=0, second=0).isoformat()
+    response = await scheduler.post(f"/api/visits/{visit}/reschedule", json={"start": later})
+    assert response.status == 200, await response.text()
+
+    assert await bob.wait_for("visit_ended") == [{"visit_id": visit}]
+    assert await alice.wait_for("visit_ended") == [{"visit_id": visit}]
+    assert await disconnected(alice)
 
 
 async def test_a_visit_moved_out_of_its_window_stops_relaying(

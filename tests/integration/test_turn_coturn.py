@@ -11,7 +11,7 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -136,6 +136,8 @@ async def test_coturn_accepts_visit_credentials_and_refuses_tampered_or_expired_
     settings.turn_urls = [f"turn:127.0.0.1:{coturn.port}?transport=udp"]
     settings.turn_secret = coturn.secret
     settings.turn_ttl_seconds = 600
+    # coturn judges expiry by the machine's real clock, even when the suite's clock is pinned.
+    clock.set(datetime.now(UTC).replace(microsecond=0))
     visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)
     await login(client, cast.alice)
 

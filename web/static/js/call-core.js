@@ -126,6 +126,15 @@ export class VisitCall extends EventTarget {
     socket.on("visit_ended", () => this.onEnded());
     socket.on("replaced", () => this.onReplaced());
     socket.on("error", (data) => {
+      const code = data && data.error && data.error.code;
+      if (code === "not_signed_in" && !this.finished) {
+        // Signed out elsewhere (another tab, an administrator): the server is closing this
+        // connection; end the media here too rather than leave a call nobody can steer.
+        this.stop();
+        this.finished = true;
+        this.emit("signed_out", { message: data.error.message });
+        return;
+      }
       // Refusals of single messages (for example a late media report): not fatal.
       console.warn("signaling refused a message", data && data.event, data && data.error);
     });
