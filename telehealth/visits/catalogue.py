@@ -177,19 +177,21 @@ class Catalogue:
         """Products whose name, ingredient, brand or synonym matches ``query``.
 
         Whole-term matches come first, then terms that start with the query, then terms
-        with a word that starts with it, then any other substring match.
+        with a word that starts with it, then any other substring match. Within a rank the
+        shorter name comes first, so the plain product ("Alprazolam tablet") precedes its
+        variants ("Alprazolam ER tablet", "... orally disintegrating tablet").
         """
         needle = _normalise(query)
         if not needle or limit <= 0:
             return []
-        ranked: list[tuple[int, str, str]] = []
+        ranked: list[tuple[int, int, str, str]] = []
         for product_id, terms in self._search_terms.items():
             rank = _match_rank(terms, needle)
             if rank is not None:
-                product = self._products[product_id]
-                ranked.append((rank, product.name.casefold(), product_id))
+                name = self._products[product_id].name.casefold()
+                ranked.append((rank, len(name), name, product_id))
         ranked.sort()
-        return [self._products[product_id] for _, _, product_id in ranked[:limit]]
+        return [self._products[entry[-1]] for entry in ranked[:limit]]
 
     def schedule_on(self, product_id: str, *, state: str | None, on: date) -> ScheduleDecision:
         """The schedule that governs an order for ``product_id`` placed on day ``on``.

@@ -369,6 +369,23 @@ def test_search_puts_prefix_matches_before_matches_inside_a_word(catalogue: Cata
     assert max(map(found.index, prefix)) < min(map(found.index, inside))
 
 
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("alprazolam", "alprazolam-tablet"),
+        ("clonazepam", "clonazepam-tablet"),
+        ("zolpidem", "zolpidem-tablet"),
+        ("methylphenidate", "methylphenidate-tablet"),
+    ],
+)
+def test_search_puts_the_plain_product_before_its_variants(
+    catalogue: Catalogue, query: str, first: str
+) -> None:
+    found = [p.id for p in catalogue.search(query)]
+    assert found[0] == first
+    assert len(found) > 1  # the variants are still there, after it
+
+
 @pytest.mark.parametrize("query", ["", "   "])
 def test_search_returns_nothing_for_an_empty_query(catalogue: Catalogue, query: str) -> None:
     assert catalogue.search(query) == []
