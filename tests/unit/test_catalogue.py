@@ -66,6 +66,8 @@ OTHER_UNCONTROLLED = [
     "acamprosate",
     "disulfiram",
     "varenicline",
+    "cannabidiol",  # Epidiolex: out of federal control since 2020 (was Schedule V)
+    "fenfluramine",  # Fintepla: out of federal control since 2022 (was Schedule IV)
     "benztropine",
     "deutetrabenazine",
     "valbenazine",
@@ -108,6 +110,11 @@ def test_catalogue_carries_a_dated_version(catalogue: Catalogue) -> None:
         ("tramadol-tablet", Schedule.IV, "21 CFR 1308.14"),
         ("pregabalin-capsule", Schedule.V, "21 CFR 1308.15"),
         ("cenobamate-tablet", Schedule.V, "21 CFR 1308.15"),
+        ("quazepam-tablet", Schedule.IV, "21 CFR 1308.14"),
+        ("butorphanol-nasal-spray", Schedule.IV, "21 CFR 1308.14"),
+        ("pentazocine-naloxone-tablet", Schedule.IV, "21 CFR 1308.14"),
+        ("diethylpropion-er-tablet", Schedule.IV, "21 CFR 1308.14"),
+        ("benzphetamine-tablet", Schedule.III, "21 CFR 1308.13"),
     ],
 )
 def test_each_federal_schedule_is_found_with_its_cfr_section(
