@@ -56,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     place.add_argument("--quantity", required=True)
     place.add_argument("--refills", type=int, default=0)
     place.add_argument("--instructions", default="")
+    imp = order_sub.add_parser(
+        "import",
+        help="place many orders from a CSV file, each through the same gate as `place`",
+        description=(
+            "Columns (header row required): visit_id, medication_id, dose, route, frequency, "
+            "quantity, and optionally refills and instructions. Each row is its own order: "
+            "a refused row is reported and audited, and the other rows still go in."
+        ),
+    )
+    imp.add_argument("--as", dest="as_user", required=True, help="the prescriber's username")
+    imp.add_argument("file", help="CSV file, or - for standard input")
 
     aud = sub.add_parser("audit", help="audit trail")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
@@ -85,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, seed_demo)
     if args.command == "user":
         return _run(settings, lambda s, sm: _create_user(args, sm))
+    if args.command == "order" and args.order_command == "import":
+        text = _read_import(args.file)
+        if text is None:
+            return 1
+        return _run(settings, lambda s, sm: _import_orders(args, text, s, sm))
     if args.command == "order":
         return _run(settings, lambda s, sm: _place_order(args, s, sm))
     if args.command == "audit":
@@ -149,56 +165,164 @@ async def _create_user(args: argparse.Namespace, sessionmaker: Any) -> int:
     return 0
 
 
-async def _place_order(args: argparse.Namespace, settings: Settings, sessionmaker: Any) -> int:
-    """The console path to an order: the same service, the same gate, the same audit."""
+async def _order_as(
+    sessionmaker: Any, settings: Settings, username: str, visit_id: Any, data: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Place one order as `username`, in its own transaction: the same service, the same
+    gate, the same audit as the page and the API. Raises DomainError on refusal."""
     from sqlmodel import col, select
 
     from telehealth import audit
     from telehealth.auth.models import User
     from telehealth.auth.policy import Actor
     from telehealth.db import utcnow
-    from telehealth.errors import DomainError
+    from telehealth.errors import PermissionDenied
     from telehealth.uow import unit_of_work
     from telehealth.visits.gate import GatePolicy, packaged_catalogue
     from telehealth.visits.orders import place_order
 
     context = audit.AuditContext(source_address="cli")
+    async with unit_of_work(sessionmaker, context) as session:
+        user = (
+            await session.execute(select(User).where(col(User.username) == username.lower()))
+        ).scalar_one_or_none()
+        if user is None or user.id is None or not user.is_active:
+            raise PermissionDenied("No active account by that username.", code="no_account")
+        # Recorded as the prescriber's order, placed by the operator at the console.
+        context.user_id, context.role = user.id, "operator"
+        actor = Actor(user_id=user.id, role=user.role, username=user.username)
+        return await place_order(
+            session,
+            actor=actor,
+            visit_id=visit_id,
+            data=data,
+            now=utcnow(),
+            policy=GatePolicy.from_settings(settings),
+            catalogue=packaged_catalogue(),
+        )
+
+
+def _ordered(order: Any, decision: Any) -> str:
+    schedule = f"Schedule {order.schedule}" if order.schedule else "not controlled"
+    return f"Ordered {order.medication_name} ({schedule}) as order {order.id}; {decision.message}"
+
+
+async def _place_order(args: argparse.Namespace, settings: Settings, sessionmaker: Any) -> int:
+    """The console path to an order: the same service, the same gate, the same audit."""
+    from telehealth.errors import DomainError
+
+    data = {
+        "medication_id": args.medication,
+        "dose": args.dose,
+        "route": args.route,
+        "frequency": args.frequency,
+        "quantity": args.quantity,
+        "refills": args.refills,
+        "instructions": args.instructions,
+    }
     try:
-        async with unit_of_work(sessionmaker, context) as session:
-            user = (
-                await session.execute(
-                    select(User).where(col(User.username) == args.as_user.lower())
-                )
-            ).scalar_one_or_none()
-            if user is None or user.id is None or not user.is_active:
-                print("telehealth: no active account by that username.", file=sys.stderr)
-                return 1
-            # Recorded as the prescriber's order, placed by the operator at the console.
-            context.user_id, context.role = user.id, "operator"
-            actor = Actor(user_id=user.id, role=user.role, username=user.username)
-            order, decision = await place_order(
-                session,
-                actor=actor,
-                visit_id=args.visit,
-                data={
-                    "medication_id": args.medication,
-                    "dose": args.dose,
-                    "route": args.route,
-                    "frequency": args.frequency,
-                    "quantity": args.quantity,
-                    "refills": args.refills,
-                    "instructions": args.instructions,
-                },
-                now=utcnow(),
-                policy=GatePolicy.from_settings(settings),
-                catalogue=packaged_catalogue(),
-            )
+        order, decision = await _order_as(sessionmaker, settings, args.as_user, args.visit, data)
     except DomainError as exc:
+        if exc.code == "no_account":
+            print("telehealth: no active account by that username.", file=sys.stderr)
+            return 1
         print(f"telehealth: refused ({exc.code}): {exc.message}", file=sys.stderr)
         return 3 if exc.code == "in_person_required" else 1
-    schedule = f"Schedule {order.schedule}" if order.schedule else "not controlled"
-    print(f"Ordered {order.medication_name} ({schedule}) as order {order.id}; {decision.message}")
+    print(_ordered(order, decision))
     return 0
+
+
+IMPORT_COLUMNS = ("visit_id", "medication_id", "dose", "route", "frequency", "quantity")
+IMPORT_OPTIONAL = ("refills", "instructions")
+MAX_IMPORT_ROWS = 5000
+
+
+def _read_import(path: str) -> str | None:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        print(f"telehealth: cannot read {path}: {reason}", file=sys.stderr)
+        return None
+
+
+async def _import_orders(
+    args: argparse.Namespace, text: str, settings: Settings, sessionmaker: Any
+) -> int:
+    """Orders from a CSV file, one transaction per row, every row through the gate.
+
+    Exit status: 0 when every row was ordered; 3 when the gate refused any (and nothing
+    else went wrong); 1 when any row was malformed or refused for another reason.
+    """
+    import csv
+    import io
+
+    from telehealth.errors import DomainError
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in IMPORT_COLUMNS + IMPORT_OPTIONAL]
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append("missing columns: " + ", ".join(missing))
+        if unknown:
+            problems.append("unknown columns: " + ", ".join(unknown))
+        print(
+            f"telehealth: {args.file}: {'; '.join(problems)}. The header row must name "
+            f"{', '.join(IMPORT_COLUMNS)} (and may add {', '.join(IMPORT_OPTIONAL)}).",
+            file=sys.stderr,
+        )
+        return 1
+    rows = list(reader)
+    if len(rows) > MAX_IMPORT_ROWS:
+        print(
+            f"telehealth: {args.file} has {len(rows)} rows; import at most "
+            f"{MAX_IMPORT_ROWS} at a time (split the file).",
+            file=sys.stderr,
+        )
+        return 1
+    placed = gate_refused = failed = 0
+    for number, raw in enumerate(rows, start=2):  # line 1 is the header
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if None in raw:
+            print(f"line {number}: refused (invalid_input): more fields than columns.")
+            failed += 1
+            continue
+        try:
+            visit_id = int(row["visit_id"])
+            refills = int(row.get("refills") or 0)
+        except ValueError:
+            print(f"line {number}: refused (invalid_input): visit_id and refills must be numbers.")
+            failed += 1
+            continue
+        data = {k: row.get(k, "") for k in (*IMPORT_COLUMNS[1:], "instructions")}
+        data["refills"] = refills
+        try:
+            order, decision = await _order_as(sessionmaker, settings, args.as_user, visit_id, data)
+        except DomainError as exc:
+            if exc.code == "no_account":
+                print("telehealth: no active account by that username.", file=sys.stderr)
+                return 1
+            print(f"line {number}: refused ({exc.code}): {exc.message}")
+            if exc.code == "in_person_required":
+                gate_refused += 1
+            else:
+                failed += 1
+            continue
+        print(f"line {number}: {_ordered(order, decision)}")
+        placed += 1
+    print(
+        f"{placed} ordered, {gate_refused} refused by the in-person rule, "
+        f"{failed} refused for other reasons ({len(rows)} rows)."
+    )
+    if failed:
+        return 1
+    return 3 if gate_refused else 0
 
 
 async def _verify_audit(_settings: Settings, sessionmaker: Any) -> int:
