@@ -307,3 +307,19 @@ async def book_telehealth(
     body: dict[str, Any] = await response.json()
     body["token"] = body["join_url"].rsplit("/join/", 1)[1]
     return body
+
+
+async def alice_in_a_call_with_bob(
+    sessionmaker: async_sessionmaker[AsyncSession], cast: Cast, clock: Any
+) -> int:
+    """A telehealth visit that started five minutes ago, Alice attesting she is in NY."""
+    from datetime import timedelta
+
+    return await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(minutes=5),
+        status="in_progress",
+        location_state="NY",
+    )

@@ -1,21 +1,12 @@
 """A gate refusal is one audit entry (the decision), not a decision plus a generic denial."""
 
-from datetime import timedelta
-
-from tests.builders import ALPRAZOLAM, Cast, login, make_visit
+from tests.builders import ALPRAZOLAM, Cast, alice_in_a_call_with_bob, login
 
 
 async def test_a_refused_order_is_audited_once_as_the_gate_decision(
     new_client, cast: Cast, sessionmaker, clock
 ):
-    visit_id = await make_visit(
-        sessionmaker,
-        cast.alice,
-        cast.bob,
-        clock.now - timedelta(minutes=5),
-        status="in_progress",
-        location_state="NY",
-    )
+    visit_id = await alice_in_a_call_with_bob(sessionmaker, cast, clock)
     bob, ada = await new_client(), await new_client()
     await login(bob, cast.bob)
     response = await bob.post(

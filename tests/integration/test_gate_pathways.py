@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from telehealth.app import create_app
 from telehealth.auth.models import PrescriberProfile
-from tests.builders import ALPRAZOLAM, Cast, login, make_visit
+from tests.builders import ALPRAZOLAM, Cast, alice_in_a_call_with_bob, login, make_visit
 
 
 async def setting_up(sessionmaker, cast: Cast, clock) -> int:
@@ -138,14 +138,7 @@ BUPRENORPHINE = {
 async def test_buprenorphine_for_oud_by_video_needs_a_pdmp_check_and_stays_within_six_months(
     settings, clock, cast: Cast, sessionmaker
 ):
-    visit_id = await make_visit(
-        sessionmaker,
-        cast.alice,
-        cast.bob,
-        clock.now - timedelta(minutes=5),
-        status="in_progress",
-        location_state="NY",
-    )
+    visit_id = await alice_in_a_call_with_bob(sessionmaker, cast, clock)
     app = create_app(settings.model_copy(update={"buprenorphine_oud_pathway": True}), clock=clock)
     async with TestClient(TestServer(app)) as bob:
         await login(bob, cast.bob)

@@ -4,9 +4,8 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import timedelta
 
-from tests.builders import Cast, login, make_visit
+from tests.builders import Cast, alice_in_a_call_with_bob, login, make_visit
 
 
 def order_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,14 +42,7 @@ def order_args(user: str, visit_id: int, medication: str) -> list[str]:
 async def test_alprazolam_from_the_command_line_is_refused_and_sertraline_is_placed(
     client, cast: Cast, sessionmaker, clock, database_url
 ):
-    visit_id = await make_visit(
-        sessionmaker,
-        cast.alice,
-        cast.bob,
-        clock.now - timedelta(minutes=5),
-        status="in_progress",
-        location_state="NY",
-    )
+    visit_id = await alice_in_a_call_with_bob(sessionmaker, cast, clock)
     refused = await asyncio.to_thread(
         order_cli, database_url, *order_args("bob", visit_id, "alprazolam-tablet")
     )
@@ -98,14 +90,7 @@ def import_cli(
 async def test_an_import_puts_every_row_through_the_gate_and_keeps_the_good_rows(
     client, cast: Cast, sessionmaker, clock, database_url, tmp_path
 ):
-    visit_id = await make_visit(
-        sessionmaker,
-        cast.alice,
-        cast.bob,
-        clock.now - timedelta(minutes=5),
-        status="in_progress",
-        location_state="NY",
-    )
+    visit_id = await alice_in_a_call_with_bob(sessionmaker, cast, clock)
     csv_text = (
         "visit_id,medication_id,dose,route,frequency,quantity,refills,instructions\n"
         f"{visit_id},sertraline-tablet,50 mg,oral,daily,30,2,With breakfast\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import Cast, login, make_visit, open_hours
+from tests.builders import Cast, alice_in_a_call_with_bob, login, make_visit, open_hours
 from tests.integration.test_orders import SERTRALINE
 from tests.integration.test_scheduling_pages import form_token, hours_form
 
@@ -101,14 +101,7 @@ async def test_a_visit_with_a_draft_note_stays_open_so_the_note_can_be_signed(
 async def test_a_visit_whose_call_has_started_cannot_be_cancelled_or_marked_no_show(
     sam, cast, clock, sessionmaker
 ):
-    visit_id = await make_visit(
-        sessionmaker,
-        cast.alice,
-        cast.bob,
-        clock.now - timedelta(minutes=5),
-        status="in_progress",
-        location_state="NY",
-    )
+    visit_id = await alice_in_a_call_with_bob(sessionmaker, cast, clock)
     cancelled = await sam.post(f"/api/visits/{visit_id}/cancel", json={"reason": "Left early"})
     assert "finish the visit" in (await error_of(cancelled, 409))["message"]
     noshow = await sam.post(f"/api/visits/{visit_id}/noshow")
