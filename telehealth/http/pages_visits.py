@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.audit import Action, record_visit
-from telehealth.auth.models import PatientProfile, Role, User
+from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session
 from telehealth.errors import NotFound
 from telehealth.http.context import db, path_id, require_actor
@@ -30,7 +30,10 @@ async def record_panel_context(session: AsyncSession, actor: Actor, visit: Visit
     patient = await session.get(User, visit.patient_id)
     profile = await session.get(PatientProfile, visit.patient_id)
     writable = notes.can_write_notes(actor, visit)
+    viewer = await session.get(PrescriberProfile, actor.user_id)
     return {
+        # Times the panel's scripts show are in the viewer's own zone, like the page's.
+        "timezone": viewer.timezone if viewer else None,
         "record": {
             "visit_id": visit.id,
             "patient_id": visit.patient_id,
@@ -43,7 +46,7 @@ async def record_panel_context(session: AsyncSession, actor: Actor, visit: Visit
             "can_sign": writable,
             "can_order": writable,
             "routes": list(orders.ROUTES),
-        }
+        },
     }
 
 

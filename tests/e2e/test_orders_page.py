@@ -29,7 +29,8 @@ async def test_a_refused_alprazolam_order_keeps_what_was_typed_and_sertraline_is
     visit_id = await make_visit(
         sessionmaker, cast.alice, cast.bob, clock.now, status="waiting", location_state="NY"
     )
-    page = await new_page()
+    # Bob's laptop is set to Tokyo time; his profile says New York, and so do the times shown.
+    page = await new_page(timezone_id="Asia/Tokyo")
     await sign_in(page, "bob", f"/visits/{visit_id}/record")
     panel = page.locator("[data-record-panel]")
     await panel.get_by_text("No current medications.").wait_for()
@@ -71,6 +72,11 @@ async def test_a_refused_alprazolam_order_keeps_what_was_typed_and_sertraline_is
     await current.get_by_text("Sertraline tablet (Zoloft)", exact=True).wait_for()
     assert "50 mg" in await current.inner_text()
     assert "Alprazolam" not in await current.inner_text()
+    ordered = panel.locator("[data-order-list] li", has_text="Sertraline")
+    await ordered.wait_for()
+    shown = await ordered.inner_text()
+    assert re.search(r"\bE[SD]T\b", shown), shown
+    assert "GMT+9" not in shown
     # The way forward without leaving the page: record an earlier in-person evaluation.
     await panel.locator("summary", has_text="Record an earlier in-person evaluation").click()
     await page.get_by_label("Date of the evaluation").fill(

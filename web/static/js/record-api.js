@@ -31,11 +31,12 @@ export function setText(element, text) {
   if (element) element.textContent = text;
 }
 
-// A time for people to read, in their own zone, with the zone named.
+// A time for people to read, in their own zone (from their profile, which the page puts on
+// <body>; the browser's zone when it has none), with the zone named.
 export function when(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleString(undefined, {
     year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
-    timeZoneName: "short",
+    timeZoneName: "short", timeZone: document.body.dataset.timezone || undefined,
   });
 }
