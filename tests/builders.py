@@ -323,3 +323,14 @@ async def alice_in_a_call_with_bob(
         status="in_progress",
         location_state="NY",
     )
+
+
+async def disconnected(sock: VisitsSocket) -> bool:
+    """Whether the server dropped the socket within five seconds."""
+    import asyncio
+
+    for _ in range(100):
+        if not sock.sio.connected:
+            return True
+        await asyncio.sleep(0.05)
+    return False

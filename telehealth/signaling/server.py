@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -169,6 +171,68 @@ class RedisSeats:
         await self._redis.aclose()
 
 
+class RecheckBus:
+    """Tells the other processes of a deployment to check some connections again at once
+    (a signed-out session, a deactivated account, a closed visit). Carries ids and a hash of
+    the session token, never the token itself."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._channel = channel
+        self.origin = secrets.token_hex(8)
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        await self._redis.publish(self._channel, json.dumps({**message, "origin": self.origin}))
+
+    def start(self, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        async def listen() -> None:
+            while True:
+                try:
+                    async with self._redis.pubsub() as pubsub:
+                        await pubsub.subscribe(self._channel)
+                        self.subscribed.set()
+                        async for message in pubsub.listen():
+                            data = _bus_message(message, self.origin)
+                            if data is not None:
+                                await handler(data)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self.subscribed.clear()
+                    log.exception("signaling recheck bus lost; subscribing again")
+                    await asyncio.sleep(1)
+
+        self._task = asyncio.create_task(listen())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        await self._redis.aclose()
+
+
+def _bus_message(message: Any, own_origin: str) -> dict[str, Any] | None:
+    """A recheck request from another process, or None (our own, or not one)."""
+    if not isinstance(message, dict) or message.get("type") != "message":
+        return None
+    try:
+        data = json.loads(message.get("data") or "")
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("origin") == own_origin:
+        return None
+    return data
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _cookie_token(environ: dict[str, Any]) -> str | None:
     try:
         jar = SimpleCookie(environ.get("HTTP_COOKIE", ""))
@@ -201,8 +265,12 @@ class Signaling:
                 settings.redis_url, channel=f"telehealth-{deployment}"
             )
             self.seats = RedisSeats(settings.redis_url, f"telehealth:{deployment}")
+            self.bus: RecheckBus | None = RecheckBus(
+                settings.redis_url, f"telehealth-{deployment}-recheck"
+            )
         else:
             self.seats = LocalSeats()
+            self.bus = None
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=manager,
@@ -708,16 +776,33 @@ class Signaling:
         """Check again, at once, the connections a committed change touched: a cancelled,
         rescheduled or no-show visit, a signed-out session, a deactivated account.
 
-        This process's connections stop relaying now; a connection held by another server
-        process is caught by that process's own check before its next relay
-        (`rooms.RECHECK_INTERVAL`), and the visit's room hears `visit_ended` from here.
+        This process's connections first; with Redis, every other process of the deployment
+        is told too (ids and a hash of the token only), and checks its own at once.
         """
+        token_hash = auth_service.hash_token(token) if token else None
+        await self._recheck_local(visit_id=visit_id, token_hash=token_hash, user_id=user_id)
+        if self.bus is not None:
+            await self.bus.publish(
+                {"visit_id": visit_id, "token_hash": token_hash, "user_id": user_id}
+            )
+
+    async def _on_bus(self, data: dict[str, Any]) -> None:
+        token_hash = data.get("token_hash")
+        await self._recheck_local(
+            visit_id=_int_or_none(data.get("visit_id")),
+            token_hash=token_hash if isinstance(token_hash, str) else None,
+            user_id=_int_or_none(data.get("user_id")),
+        )
+
+    async def _recheck_local(
+        self, *, visit_id: int | None, token_hash: str | None, user_id: int | None
+    ) -> None:
         # Chosen before any is handled: ending a visit clears its connections' visit ids.
         targets = [
             (sid, conn)
             for sid, conn in list(self.connections.items())
             if (visit_id is not None and conn.visit_id == visit_id)
-            or (token is not None and conn.token == token)
+            or (token_hash is not None and auth_service.hash_token(conn.token) == token_hash)
             or (user_id is not None and conn.user_id == user_id)
         ]
         for sid, conn in targets:
@@ -770,6 +855,8 @@ class Signaling:
                 await socket.close(wait=False, abort=True)
         await self.sio.shutdown()
         await self.seats.close()
+        if self.bus is not None:
+            await self.bus.close()
         listener = getattr(self.sio.manager, "thread", None)
         if isinstance(listener, asyncio.Task):
             # The Redis manager's subscriber runs until cancelled.
@@ -847,6 +934,12 @@ def setup_signaling(app: web.Application) -> None:
     signaling = Signaling(app)
     app[SIGNALING] = signaling
     app.on_response_prepare.append(_send_after_commit)
+
+    async def start(_app: web.Application) -> None:
+        if signaling.bus is not None:
+            signaling.bus.start(signaling._on_bus)
+
+    app.on_startup.append(start)
 
     async def close(_app: web.Application) -> None:
         await signaling.close()

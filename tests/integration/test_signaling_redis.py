@@ -7,11 +7,13 @@ import asyncio
 import os
 import socket
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
-from tests.builders import Cast, VisitsSocket, make_visit, session_token
+from telehealth.signaling.server import SIGNALING
+from tests.builders import Cast, VisitsSocket, disconnected, make_visit, session_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,8 +47,12 @@ async def two_servers(settings, clock):
         shared = settings.model_copy(
             update={"redis_url": REDIS_URL, "port": port, "public_url": f"http://127.0.0.1:{port}"}
         )
-        server = TestServer(create_app(shared, clock=clock), host="127.0.0.1", port=port)
+        app = create_app(shared, clock=clock)
+        server = TestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
+        bus = app[SIGNALING].bus
+        assert bus is not None
+        await asyncio.wait_for(bus.subscribed.wait(), 5)
         servers.append((server, shared.public_url))
     yield [url for _server, url in servers]
     for server, _url in servers:
@@ -113,4 +119,65 @@ async def test_a_call_is_relayed_between_two_processes(
         assert await second_tab.wait_for("visit_ended") == [{"visit_id": visit}]
     finally:
         for sock in (alice, bob, second_tab):
+            await sock.close()
+
+
+async def joined_on_two_processes(urls, sessionmaker, cast: Cast, clock):
+    """Alice (through her join link) on the first process, Bob on the second."""
+    url_a, url_b = urls
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="waiting")
+    alice_token = await session_token(sessionmaker, cast.alice, visit_id=visit, now=clock.now)
+    alice = VisitsSocket(url_a, alice_token)
+    bob = VisitsSocket(url_b, await session_token(sessionmaker, cast.bob, now=clock.now))
+    await alice.connect()
+    await bob.connect()
+    assert (await bob.call("join", {"visit_id": visit}))["ok"]
+    assert (await alice.call("join", {"visit_id": visit}))["ok"]
+    await bob.wait_for("peer_joined")
+    return visit, alice, alice_token, bob
+
+
+async def test_signing_out_through_one_process_ends_the_call_held_on_the_other_at_once(
+    two_servers, sessionmaker, cast: Cast, clock
+):
+    _visit, alice, alice_token, bob = await joined_on_two_processes(
+        two_servers, sessionmaker, cast, clock
+    )
+    try:
+        # Alice signs out through the second process; her socket lives on the first.
+        async with aiohttp.ClientSession(headers={"Cookie": f"th_session={alice_token}"}) as http:
+            response = await http.delete(f"{two_servers[1]}/api/session")
+            assert response.status == 204
+
+        # No signal sent and no clock moved: the first process heard it over Redis.
+        assert (await alice.wait_for("error"))[-1]["error"]["code"] == "not_signed_in"
+        assert await disconnected(alice)
+        assert await bob.wait_for("peer_left") == [{"role": "patient"}]
+        assert bob.sio.connected
+    finally:
+        for sock in (alice, bob):
+            await sock.close()
+
+
+async def test_cancelling_through_one_process_ends_the_call_on_both(
+    two_servers, sessionmaker, cast: Cast, clock
+):
+    visit, alice, _token, bob = await joined_on_two_processes(
+        two_servers, sessionmaker, cast, clock
+    )
+    scheduler_token = await session_token(sessionmaker, cast.sam, now=clock.now)
+    try:
+        async with aiohttp.ClientSession(
+            headers={"Cookie": f"th_session={scheduler_token}"}
+        ) as http:
+            response = await http.post(
+                f"{two_servers[1]}/api/visits/{visit}/cancel", json={"reason": "clinic closed"}
+            )
+            assert response.status == 200, await response.text()
+
+        assert await alice.wait_for("visit_ended") == [{"visit_id": visit}]
+        assert await bob.wait_for("visit_ended") == [{"visit_id": visit}]
+        assert await disconnected(alice)  # her join-link session died with the visit
+    finally:
+        for sock in (alice, bob):
             await sock.close()

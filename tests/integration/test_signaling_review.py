@@ -16,7 +16,15 @@ from telehealth.audit import AuditEntry
 from telehealth.signaling.rooms import RECHECK_INTERVAL
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Visit
-from tests.builders import Cast, VisitsSocket, login, make_visit, open_hours, session_token
+from tests.builders import (
+    Cast,
+    VisitsSocket,
+    disconnected,
+    login,
+    make_visit,
+    open_hours,
+    session_token,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,14 +94,6 @@ async def relays(visit: int, sender: VisitsSocket, receiver: VisitsSocket) -> No
     ack = await sender.call("signal", {"visit_id": visit, "description": OFFER})
     assert ack == {"ok": True}
     await receiver.wait_for("signal", count=before + 1)
-
-
-async def disconnected(sock: VisitsSocket) -> bool:
-    for _ in range(100):
-        if not sock.sio.connected:
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_a_patient_who_signs_out_is_disconnected_at_once(admitted_call):
