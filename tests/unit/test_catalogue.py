@@ -66,6 +66,7 @@ OTHER_UNCONTROLLED = [
     "acamprosate",
     "disulfiram",
     "varenicline",
+    "tasimelteon",
     "cannabidiol",  # Epidiolex: out of federal control since 2020 (was Schedule V)
     "fenfluramine",  # Fintepla: out of federal control since 2022 (was Schedule IV)
     "benztropine",
@@ -115,6 +116,7 @@ def test_catalogue_carries_a_dated_version(catalogue: Catalogue) -> None:
         ("pentazocine-naloxone-tablet", Schedule.IV, "21 CFR 1308.14"),
         ("diethylpropion-er-tablet", Schedule.IV, "21 CFR 1308.14"),
         ("benzphetamine-tablet", Schedule.III, "21 CFR 1308.13"),
+        ("clobazam-oral-film", Schedule.IV, "21 CFR 1308.14"),
     ],
 )
 def test_each_federal_schedule_is_found_with_its_cfr_section(
