@@ -190,11 +190,13 @@ class RecheckBus:
 
     def start(self, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         async def listen() -> None:
+            pause = 1.0
             while True:
                 try:
                     async with self._redis.pubsub() as pubsub:
                         await pubsub.subscribe(self._channel)
                         self.subscribed.set()
+                        pause = 1.0
                         async for message in pubsub.listen():
                             data = _bus_message(message, self.origin)
                             if data is not None:
@@ -204,7 +206,9 @@ class RecheckBus:
                 except Exception:
                     self.subscribed.clear()
                     log.exception("signaling recheck bus lost; subscribing again")
-                    await asyncio.sleep(1)
+                    # Redis away: try again, less often the longer it stays away.
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 30.0)
 
         self._task = asyncio.create_task(listen())
 
