@@ -50,9 +50,9 @@ pytest: install
 bench: install
 	$(PY) bench/run.py
 
-# Regenerate the initial migration from the models (pre-release: no deployed databases yet).
+# Write the next migration from the models: make migration MESSAGE="what changed".
 migration: install
-	$(PY) scripts/regen_migration.py
+	$(PY) scripts/new_migration.py
 
 clean:
 	rm -rf $(VENV) $(STAMPS) web/node_modules

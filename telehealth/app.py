@@ -17,6 +17,7 @@ from telehealth.db import make_engine, make_sessionmaker, utcnow
 from telehealth.http import middleware
 from telehealth.http.context import CLOCK, SETTINGS
 from telehealth.http.routes import setup_routes
+from telehealth.mailer import Mailer
 from telehealth.signaling.precall import setup_precall
 from telehealth.signaling.server import setup_signaling
 
@@ -58,7 +59,31 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         await engine.dispose()
 
     app.cleanup_ctx.append(close_engine)
+    if settings.smtp_url:
+        setup_mailer(app)
     return app
+
+
+MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
+
+
+def setup_mailer(app: web.Application) -> None:
+    """Send the outbox's visit emails from this process; a committed change wakes it."""
+    mailer = Mailer(app[SETTINGS], app[middleware.SESSIONMAKER], app[CLOCK])
+    app[MAILER] = mailer
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        mailer.start()
+        yield
+        await mailer.stop()
+
+    async def wake(request: web.Request, response: web.StreamResponse) -> None:
+        # Bookings, moves and cancellations come through requests that change something.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status < 400:
+            mailer.wake()
+
+    app.cleanup_ctx.append(run)
+    app.on_response_prepare.append(wake)
 
 
 async def _template_context(request: web.Request) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     slot_step_minutes: int = Field(default=15, ge=5, le=120)
     precall_max_peers: int = Field(default=10, ge=1, le=1000)
     log_level: str = "INFO"
+    # Visit emails to patients (booked, moved, cancelled). Unset: no email is sent.
+    # smtp://[user:password@]host[:port] (STARTTLS when the server offers it) or smtps://.
+    smtp_url: str | None = Field(default=None, repr=False)
+    mail_from: str = ""
 
     @field_validator("stun_urls", "turn_urls", mode="before")
     @classmethod
@@ -81,6 +86,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _smtp_url(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(str(value))
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:password@mail.example.org:587")
+        return str(value)
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

@@ -10,6 +10,7 @@ from telehealth.auth.models import (
     UserSession,
 )
 from telehealth.db import metadata
+from telehealth.notify.models import VisitEmail
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.visits.models import (
     InPersonEvaluation,
@@ -42,6 +43,7 @@ __all__ = [
     "User",
     "UserSession",
     "Visit",
+    "VisitEmail",
     "VisitEvent",
     "VisitNote",
     "metadata",

@@ -334,3 +334,13 @@ async def disconnected(sock: VisitsSocket) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -148,16 +148,11 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def port() -> int:
-    return _free_port()
+    from tests.builders import free_port
+
+    return free_port()
 
 
 @pytest.fixture
@@ -215,4 +210,4 @@ async def new_client(server: TestServer) -> AsyncIterator[Any]:
         await c.close()
 
 
-from tests.builders import *  # noqa: E402,F403  (fixtures and builders shared by every test)
+from tests.builders import *  # noqa: E402, F403  (fixtures and builders shared by every test)

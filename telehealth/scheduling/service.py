@@ -26,6 +26,8 @@ from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.config import Settings
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from telehealth.notify.models import EmailKind
+from telehealth.notify.outbox import queue_visit_email
 from telehealth.scheduling import slots as sl
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.scheduling.policy import (
@@ -632,6 +634,7 @@ async def book_visit(
         patient_id=patient_id,
         detail={"prescriber_id": prescriber_id, "modality": modality.value},
     )
+    await queue_visit_email(session, visit, EmailKind.booked, now)
     return visit
 
 
@@ -676,6 +679,7 @@ async def reschedule_visit(
     record_visit(
         session, Action.update, visit, detail={"change": "rescheduled", "sequence": visit.sequence}
     )
+    await queue_visit_email(session, visit, EmailKind.rescheduled, now)
     await session.flush()
     return visit
 
@@ -742,6 +746,7 @@ async def cancel_visit(
     record_visit(
         session, Action.update, visit, detail={"change": "cancelled", "sequence": visit.sequence}
     )
+    await queue_visit_email(session, visit, EmailKind.cancelled, now)
     await session.flush()
     return visit
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
 from telehealth.signaling.server import SIGNALING
-from tests.builders import Cast, VisitsSocket, disconnected, make_visit, session_token
+from tests.builders import Cast, VisitsSocket, disconnected, free_port, make_visit, session_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,13 +28,6 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def two_servers(settings, clock):
     if not _redis_reachable():
@@ -43,7 +36,7 @@ async def two_servers(settings, clock):
             pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
         pytest.skip(message)
     servers = []
-    for port in (_free_port(), _free_port()):
+    for port in (free_port(), free_port()):
         shared = settings.model_copy(
             update={"redis_url": REDIS_URL, "port": port, "public_url": f"http://127.0.0.1:{port}"}
         )

@@ -57,3 +57,18 @@ def test_the_federal_flexibility_is_void_after_its_end_date(monkeypatch, tmp_pat
     settings = load_settings()
     assert settings.federal_flexibility_in_force(date(2026, 12, 31))
     assert not settings.federal_flexibility_in_force(date(2027, 1, 1))
+
+
+def test_a_mail_server_address_must_be_an_smtp_url_and_its_password_is_never_shown(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("TELEHEALTH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEHEALTH_SMTP_URL", "mail.clinic.example:587")
+    with pytest.raises(ConfigError, match="TELEHEALTH_SMTP_URL"):
+        load_settings()
+    monkeypatch.setenv("TELEHEALTH_SMTP_URL", "smtp://clinic:s3cret@mail.clinic.example:587")
+    settings = load_settings()
+    assert settings.smtp_url == "smtp://clinic:s3cret@mail.clinic.example:587"
+    assert "s3cret" not in repr(settings)
+    monkeypatch.setenv("TELEHEALTH_SMTP_URL", "")
+    assert load_settings().smtp_url is None

@@ -1,0 +1,1 @@
+"""Emails to patients about their visits, through a transactional outbox."""

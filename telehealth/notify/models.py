@@ -1,0 +1,51 @@
+"""Domain models: the outbox of visit emails."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from telehealth.db import UTCDateTime, enum_column, utcnow
+
+
+class EmailKind(StrEnum):
+    booked = "booked"
+    rescheduled = "rescheduled"
+    cancelled = "cancelled"
+
+
+class EmailStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    # The visit changed again before this one went: the newer message says it all.
+    superseded = "superseded"
+    failed = "failed"
+
+
+class VisitEmail(SQLModel, table=True):
+    """One email to a patient about one change to a visit.
+
+    It holds no message text, address or link: the mailer renders it when it sends, from the
+    visit as it then stands, so nothing clinical or secret waits in this table.
+    """
+
+    __tablename__ = "visit_emails"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(foreign_key="visits.id", index=True)
+    patient_id: int = Field(foreign_key="users.id")
+    kind: EmailKind = Field(sa_column=enum_column(EmailKind))
+    visit_sequence: int
+    status: EmailStatus = Field(
+        default=EmailStatus.pending,
+        sa_column=enum_column(EmailStatus, default=EmailStatus.pending, index=True),
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The kind of failure only (an exception class or an SMTP code), never a message text.
+    last_error: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,228 @@
+"""Patients are emailed when a visit is booked, moved or cancelled: through a real SMTP
+server (aiosmtpd on loopback), from an outbox written in the booking's own transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from datetime import datetime, timedelta
+from email import policy
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiosmtpd.controller import Controller
+from sqlmodel import select
+
+from telehealth.app import create_app
+from telehealth.mailer import Mailer
+from telehealth.notify.models import EmailStatus, VisitEmail
+from tests.builders import Cast, book_telehealth, free_port, login, make_user, open_hours
+
+pytestmark = pytest.mark.timeout(60)
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class Inbox:
+    """What the SMTP server received."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+    async def wait_for(self, count: int, timeout: float = 15) -> list[Any]:
+        for _ in range(int(timeout / 0.1)):
+            if len(self.messages) >= count:
+                return self.messages
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{len(self.messages)} emails arrived, expected {count}")
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield inbox, f"smtp://127.0.0.1:{controller.port}"
+    controller.stop()
+
+
+def in_two_days_at(clock, hour: int) -> datetime:
+    day = (clock.now + timedelta(days=2)).astimezone(NEW_YORK)
+    return day.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def invite_of(message: Any) -> Any:
+    (part,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    calendar = icalendar.Calendar.from_ical(part.get_content())
+    (event,) = calendar.walk("VEVENT")
+    return calendar, event
+
+
+def text_of(message: Any) -> str:
+    body: str = message.get_body(preferencelist=("plain",)).get_content()
+    return body
+
+
+async def test_booking_moving_and_cancelling_each_email_the_patient(
+    settings, clock, cast: Cast, sessionmaker, smtp
+):
+    inbox, smtp_url = smtp
+    app = create_app(settings.model_copy(update={"smtp_url": smtp_url}), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        start = in_two_days_at(clock, 10)
+        booked = await book_telehealth(client, sessionmaker, cast, start)
+
+        (first,) = await inbox.wait_for(1)
+        assert first["To"] == "alice@example.org"
+        assert first["Subject"].startswith("Booked: your video visit on ")
+        assert "EST" in first["Subject"] or "EDT" in first["Subject"]
+        body = text_of(first)
+        assert booked["join_url"] in body
+        assert "Dr Bob Baker" in body
+        calendar, event = invite_of(first)
+        assert event.decoded("dtstart") == start
+        assert int(event["sequence"]) == 0
+        assert str(calendar["method"]) == "PUBLISH"
+
+        later = in_two_days_at(clock, 14)
+        moved = await client.post(
+            f"/api/visits/{booked['id']}/reschedule", json={"start": later.isoformat()}
+        )
+        assert moved.status == 200, await moved.text()
+        new_link = (await moved.json())["join_url"]
+        second = (await inbox.wait_for(2))[1]
+        assert second["Subject"].startswith("Moved: your video visit is now on ")
+        assert new_link in text_of(second)
+        assert booked["join_url"] not in text_of(second)
+        _calendar, event = invite_of(second)
+        assert event.decoded("dtstart") == later
+        assert int(event["sequence"]) == 1
+
+        cancelled = await client.post(
+            f"/api/visits/{booked['id']}/cancel", json={"reason": "Patient asked"}
+        )
+        assert cancelled.status == 200
+        third = (await inbox.wait_for(3))[2]
+        assert third["Subject"].startswith("Cancelled: your video visit on ")
+        assert "/join/" not in text_of(third)
+        assert "Patient asked" not in text_of(third)  # the reason stays in the practice
+        calendar, event = invite_of(third)
+        assert str(calendar["method"]) == "CANCEL"
+        assert int(event["sequence"]) == 2
+
+        # Each email that went out is in the audit trail, under the patient.
+        await login(client, cast.ada)
+        entries = (await (await client.get(f"/api/audit?patient_id={cast.alice.id}")).json())[
+            "entries"
+        ]
+        sent = [e for e in entries if e["resource_type"] == "visit_email"]
+        assert sorted(e["detail"]["kind"] for e in sent) == ["booked", "cancelled", "rescheduled"]
+        assert all(e["action"] == "export" for e in sent)
+
+
+async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sessionmaker, smtp):
+    inbox, smtp_url = smtp
+    app = create_app(settings.model_copy(update={"smtp_url": smtp_url}), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        start = in_two_days_at(clock, 10)
+        await book_telehealth(client, sessionmaker, cast, start)
+        erin = await make_user(sessionmaker, "patient", "erin")  # in New York, with an email
+        taken = await client.post(
+            "/api/visits",
+            json={
+                "patient_id": erin.id,
+                "prescriber_id": cast.bob.id,
+                "start": start.isoformat(),
+                "visit_type": "follow_up",
+                "modality": "telehealth",
+            },
+        )
+        assert taken.status == 409
+        await inbox.wait_for(1)
+        await asyncio.sleep(0.5)
+    assert [m["To"] for m in inbox.messages] == ["alice@example.org"]
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(VisitEmail))).scalars().all()
+    assert [r.patient_id for r in rows] == [cast.alice.id]
+
+
+async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
+    settings, clock, cast: Cast, sessionmaker, smtp
+):
+    inbox, smtp_url = smtp
+    down = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app(settings.model_copy(update={"smtp_url": down}), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        booked = await book_telehealth(client, sessionmaker, cast, in_two_days_at(clock, 10))
+        for _ in range(100):
+            async with sessionmaker() as session:
+                row = (await session.execute(select(VisitEmail))).scalar_one()
+            if row.attempts:
+                break
+            await asyncio.sleep(0.1)
+    assert row.status is EmailStatus.pending  # the booking stands; the email waits
+    assert row.attempts == 1
+    assert row.last_error and "alice" not in row.last_error
+
+    # The mail server is back; the retry is due a minute later.
+    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    assert await mailer.deliver_due() == 0  # not yet due
+    clock.advance(minutes=1, seconds=1)
+    assert await mailer.deliver_due() == 1
+    (message,) = inbox.messages
+    assert booked["join_url"] in text_of(message)
+
+
+async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
+    client, clock, cast: Cast, sessionmaker, settings, smtp
+):
+    inbox, smtp_url = smtp
+    # This app has no SMTP set: the outbox fills, nothing is sent yet.
+    booked = await book_telehealth(client, sessionmaker, cast, in_two_days_at(clock, 10))
+    for hour in (11, 12):
+        moved = await client.post(
+            f"/api/visits/{booked['id']}/reschedule",
+            json={"start": in_two_days_at(clock, hour).isoformat()},
+        )
+        assert moved.status == 200, await moved.text()
+    latest_link = (await moved.json())["join_url"]
+
+    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    assert await mailer.deliver_due() == 1
+    (message,) = inbox.messages
+    assert latest_link in text_of(message)
+    assert "12:00 PM" in message["Subject"]
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(VisitEmail).order_by(VisitEmail.id))).scalars().all()
+    assert [(r.kind.value, r.status.value) for r in rows] == [
+        ("booked", "superseded"),
+        ("rescheduled", "superseded"),
+        ("rescheduled", "sent"),
+    ]
+
+
+async def test_a_patient_without_an_email_address_gets_no_email(
+    client, clock, cast: Cast, sessionmaker
+):
+    erin = await make_user(sessionmaker, "patient", "erin", email=None)
+    await open_hours(sessionmaker, cast.bob)
+    await login(client, cast.sam)
+    response = await client.post(
+        "/api/visits",
+        json={
+            "patient_id": erin.id,
+            "prescriber_id": cast.bob.id,
+            "start": in_two_days_at(clock, 10).isoformat(),
+            "visit_type": "follow_up",
+            "modality": "telehealth",
+        },
+    )
+    assert response.status == 201, await response.text()
+    async with sessionmaker() as session:
+        assert (await session.execute(select(VisitEmail))).scalars().all() == []
