@@ -27,6 +27,8 @@ from telehealth.visits.access import get_visit_for, is_participant
 from telehealth.visits.models import Modality, Visit, VisitEvent, VisitStatus
 
 JOIN_EARLY = timedelta(minutes=30)
+# What the check-in form sends for "I am outside the United States right now".
+OUTSIDE_US = "outside_us"
 LIVE = (VisitStatus.booked, VisitStatus.waiting, VisitStatus.in_progress)
 NOT_JOINABLE = "This visit is not available to join. Check the link and the visit time."
 
@@ -120,6 +122,13 @@ async def check_in(
             raise PermissionDenied("Only the patient checks in to a video visit.")
     elif actor.role not in (Role.scheduler, Role.admin) or actor.visit_scope is not None:
         raise PermissionDenied("The front desk checks patients in to an in-person visit.")
+    if visit.status is VisitStatus.booked and location_state == OUTSIDE_US:
+        raise InvalidInput(
+            "A video visit can only take place while you are in a US state where your "
+            "prescriber is licensed. Contact the practice to reschedule for when you are back.",
+            code="outside_united_states",
+            field="location_state",
+        )
     state = check_state(location_state, "location_state")
     if visit.status in (VisitStatus.waiting, VisitStatus.in_progress):
         return visit

@@ -81,6 +81,23 @@ async def test_check_in_from_a_state_without_a_licence_is_refused_with_a_reason(
     assert (await load(sessionmaker, visit_id)).status.value == "booked"
 
 
+async def test_a_patient_abroad_is_told_the_visit_cannot_take_place_from_there(
+    client, sessionmaker, cast: Cast, clock
+):
+    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)
+    await login(client, cast.alice)
+    page = await client.get(f"/visit/{visit_id}")
+    assert 'value="outside_us"' in await page.text()  # the check-in form offers the choice
+    response = await client.post(
+        f"/api/visits/{visit_id}/check-in", json={"location_state": "outside_us"}
+    )
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert error["code"] == "outside_united_states"
+    assert "reschedule" in error["message"]
+    assert (await load(sessionmaker, visit_id)).status.value == "booked"
+
+
 @pytest.mark.parametrize(
     ("offset", "code"),
     [(timedelta(minutes=45), "check_in_not_open"), (timedelta(hours=-2), "check_in_closed")],
