@@ -14,6 +14,7 @@ class EmailKind(StrEnum):
     booked = "booked"
     rescheduled = "rescheduled"
     cancelled = "cancelled"
+    reminder = "reminder"  # a day before the visit
 
 
 class EmailStatus(StrEnum):

@@ -28,12 +28,21 @@ from telehealth.scheduling.slots import format_local
 from telehealth.visits.models import Modality, Visit, VisitStatus
 
 MAX_ATTEMPTS = 8
+# Reminders go this long before the start; none when the visit is booked closer than
+# REMINDER_BEFORE + REMINDER_MIN_GAP (the booking email has only just gone).
+REMINDER_BEFORE = timedelta(hours=24)
+REMINDER_MIN_GAP = timedelta(hours=2)
 # A claimed message not reported back within this time (its process died) is tried again.
 LEASE = timedelta(minutes=10)
 
 
 async def queue_visit_email(
-    session: AsyncSession, visit: Visit, kind: EmailKind, now: datetime
+    session: AsyncSession,
+    visit: Visit,
+    kind: EmailKind,
+    now: datetime,
+    *,
+    send_at: datetime | None = None,
 ) -> VisitEmail | None:
     """Queue the email for this change, in the caller's transaction; None when the patient
     has no email address on file."""
@@ -46,11 +55,19 @@ async def queue_visit_email(
         patient_id=visit.patient_id,
         kind=kind,
         visit_sequence=visit.sequence,
-        next_attempt_at=now,
+        next_attempt_at=send_at or now,
         created_at=now,
     )
     session.add(row)
     return row
+
+
+async def queue_reminder(session: AsyncSession, visit: Visit, now: datetime) -> None:
+    """Queue the reminder a day before the visit. Moving or cancelling the visit bumps its
+    sequence, which supersedes the reminder; a move queues a new one for the new time."""
+    send_at = visit.start - REMINDER_BEFORE
+    if send_at - now >= REMINDER_MIN_GAP:
+        await queue_visit_email(session, visit, EmailKind.reminder, now, send_at=send_at)
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int = 20) -> list[int]:
@@ -123,6 +140,10 @@ def compose(
             subject = f"Moved: your {what} is now on {when}"
             lines.append(f"Your {what} with {prescriber_name} has moved to {when}.")
             lines.append("Any earlier link or invitation for it no longer works.")
+        elif kind is EmailKind.reminder:
+            subject = f"Reminder: your {what} on {when}"
+            lines.append(f"A reminder of your {what} with {prescriber_name} on {when}.")
+            lines.append("If you cannot make it, contact the practice to change it.")
         else:
             subject = f"Booked: your {what} on {when}"
             lines.append(f"Your {what} with {prescriber_name} is booked for {when}.")

@@ -27,7 +27,7 @@ from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.config import Settings
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.notify.models import EmailKind
-from telehealth.notify.outbox import queue_visit_email
+from telehealth.notify.outbox import queue_reminder, queue_visit_email
 from telehealth.scheduling import slots as sl
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.scheduling.policy import (
@@ -635,6 +635,7 @@ async def book_visit(
         detail={"prescriber_id": prescriber_id, "modality": modality.value},
     )
     await queue_visit_email(session, visit, EmailKind.booked, now)
+    await queue_reminder(session, visit, now)
     return visit
 
 
@@ -680,6 +681,7 @@ async def reschedule_visit(
         session, Action.update, visit, detail={"change": "rescheduled", "sequence": visit.sequence}
     )
     await queue_visit_email(session, visit, EmailKind.rescheduled, now)
+    await queue_reminder(session, visit, now)
     await session.flush()
     return visit
 

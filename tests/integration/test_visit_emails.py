@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from telehealth.app import create_app
 from telehealth.mailer import Mailer
-from telehealth.notify.models import EmailStatus, VisitEmail
+from telehealth.notify.models import EmailKind, EmailStatus, VisitEmail
 from tests.builders import Cast, book_telehealth, free_port, login, make_user, open_hours
 
 pytestmark = pytest.mark.timeout(60)
@@ -149,7 +149,10 @@ async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sess
     assert [m["To"] for m in inbox.messages] == ["alice@example.org"]
     async with sessionmaker() as session:
         rows = (await session.execute(select(VisitEmail))).scalars().all()
-    assert [r.patient_id for r in rows] == [cast.alice.id]
+    assert {(r.patient_id, r.kind.value) for r in rows} == {
+        (cast.alice.id, "booked"),
+        (cast.alice.id, "reminder"),
+    }
 
 
 async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
@@ -162,7 +165,11 @@ async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
         booked = await book_telehealth(client, sessionmaker, cast, in_two_days_at(clock, 10))
         for _ in range(100):
             async with sessionmaker() as session:
-                row = (await session.execute(select(VisitEmail))).scalar_one()
+                row = (
+                    await session.execute(
+                        select(VisitEmail).where(VisitEmail.kind == EmailKind.booked)
+                    )
+                ).scalar_one()
             if row.attempts:
                 break
             await asyncio.sleep(0.1)
@@ -200,11 +207,47 @@ async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
     assert "12:00 PM" in message["Subject"]
     async with sessionmaker() as session:
         rows = (await session.execute(select(VisitEmail).order_by(VisitEmail.id))).scalars().all()
-    assert [(r.kind.value, r.status.value) for r in rows] == [
+    assert [(r.kind.value, r.status.value) for r in rows if r.kind is not EmailKind.reminder] == [
         ("booked", "superseded"),
         ("rescheduled", "superseded"),
         ("rescheduled", "sent"),
     ]
+
+
+async def test_a_reminder_goes_a_day_before_and_follows_the_visit_when_it_moves(
+    client, clock, cast: Cast, sessionmaker, settings, smtp
+):
+    inbox, smtp_url = smtp
+    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    start = in_two_days_at(clock, 10)
+    booked = await book_telehealth(client, sessionmaker, cast, start)
+    assert await mailer.deliver_due() == 1  # the booking email; the reminder waits
+    later = start + timedelta(days=1)
+    moved = await client.post(
+        f"/api/visits/{booked['id']}/reschedule", json={"start": later.isoformat()}
+    )
+    assert moved.status == 200, await moved.text()
+    assert await mailer.deliver_due() == 1  # the move
+
+    clock.set(start - timedelta(hours=24) + timedelta(minutes=1))
+    assert await mailer.deliver_due() == 0  # the first reminder was for the old time
+    clock.set(later - timedelta(hours=24) + timedelta(minutes=1))
+    assert await mailer.deliver_due() == 1
+    reminder = inbox.messages[-1]
+    assert reminder["Subject"].startswith("Reminder: your video visit on ")
+    assert (await moved.json())["join_url"] in text_of(reminder)
+    _calendar, event = invite_of(reminder)
+    assert event.decoded("dtstart") == later
+
+
+async def test_no_reminder_for_a_visit_booked_for_the_next_few_hours(
+    client, clock, cast: Cast, sessionmaker
+):
+    clock.set(in_two_days_at(clock, 9))  # 09:00 in New York; Bob works 09:00-17:00
+    await book_telehealth(client, sessionmaker, cast, clock.now + timedelta(hours=3))
+    async with sessionmaker() as session:
+        kinds = [r.kind for r in (await session.execute(select(VisitEmail))).scalars().all()]
+    assert kinds == [EmailKind.booked]
 
 
 async def test_a_patient_without_an_email_address_gets_no_email(
