@@ -110,7 +110,7 @@ class Mailer:
                 return 0
             try:
                 await self._send(message)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            except Exception as exc:  # a refusal, a network fault, a malformed address...
                 code = getattr(exc, "code", None)
                 error = type(exc).__name__ + (f":{code}" if code else "")
                 log.warning(
