@@ -1,0 +1,102 @@
+"""Every page, for every role, checked with axe-core (installed from npm as a development
+dependency) in Chromium: no WCAG 2.1 A or AA violation at all, whatever its impact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.builders import PASSWORD, Cast, book_telehealth, make_visit
+
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {
+    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    resultTypes: ["violations"],
+  });
+  return result.violations.map((v) => ({
+      id: v.id, help: v.help, where: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+    }));
+}"""
+
+
+async def violations(page: Any) -> list[dict[str, Any]]:
+    await page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = await page.evaluate(RUN_AXE)
+    return found
+
+
+async def signed_in(new_page: Any, username: str) -> Any:
+    # axe is added as a script the page did not ship: only this test's context may run it.
+    page = await new_page(bypass_csp=True)
+    await page.goto("/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+@pytest.fixture
+async def visits(client: Any, sessionmaker: Any, cast: Cast, clock: Any) -> dict[str, Any]:
+    clock.set(datetime(2030, 3, 5, 15, 0, tzinfo=UTC))  # a Tuesday, 10:00 in New York
+    booked = await book_telehealth(client, sessionmaker, cast, clock.now + timedelta(minutes=10))
+    live = await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(hours=3),
+        status="waiting",
+        location_state="NY",
+    )
+    return {"booked": booked, "live": live}
+
+
+async def test_pages_have_no_serious_accessibility_violations(
+    new_page: Any, client: Any, cast: Cast, visits: dict[str, Any]
+) -> None:
+    assert AXE.exists(), "axe-core is missing: run make install (npm ci in web/)"
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    anonymous = await new_page(bypass_csp=True)
+    for path in ("/login", f"/join/{visits['booked']['token']}"):
+        await anonymous.goto(path)
+        found[path] = await violations(anonymous)
+
+    patient = await new_page(bypass_csp=True)
+    await patient.goto(f"/join/{visits['booked']['token']}")
+    await patient.get_by_label("Date of birth").fill("1990-05-17")
+    await patient.get_by_role("button", name="Continue").click()
+    await patient.wait_for_url(f"**/visit/{visits['booked']['id']}")
+    devices_work = patient.get_by_role("button", name="My camera and microphone work")
+    await devices_work.wait_for()
+    found["/visit/{id} device check"] = await violations(patient)
+    await devices_work.click()
+    await patient.get_by_label("Which state are you in right now?").wait_for()
+    found["/visit/{id} check-in"] = await violations(patient)
+    await patient.goto("/precall")
+    found["/precall"] = await violations(patient)
+
+    for username, paths in {
+        "alice": ["/patient"],
+        "bob": [
+            "/prescriber",
+            f"/visits/{visits['live']}/record",
+            f"/visits/{visits['live']}/call",
+            f"/prescribers/{cast.bob.id}/availability",
+        ],
+        "sam": ["/scheduler"],
+        "ada": ["/admin", "/admin/audit"],
+    }.items():
+        page = await signed_in(new_page, username)
+        for path in paths:
+            await page.goto(path)
+            await page.wait_for_load_state("load")
+            await page.wait_for_timeout(800)  # let the page's modules fill it in
+            found[f"{path} ({username})"] = await violations(page)
+
+    assert {page: v for page, v in found.items() if v} == {}
