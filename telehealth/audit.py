@@ -290,6 +290,26 @@ async def search(
     return list((await session.execute(query)).scalars().all())
 
 
+async def read_trail(
+    session: AsyncSession,
+    *,
+    actor: Any,
+    patient_id: int | None = None,
+    user_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[AuditEntry]:
+    """The trail as an administrator reads it (page or API): only an administrator may,
+    and the reading is itself an entry."""
+    from telehealth.auth.models import Role
+    from telehealth.auth.policy import ensure_role
+
+    ensure_role(actor, Role.admin)
+    entries = await search(session, patient_id=patient_id, user_id=user_id, start=start, end=end)
+    record(session, Action.read, "audit_log", detail={"count": len(entries)})
+    return entries
+
+
 class _VisitLike(Protocol):
     id: int | None
     patient_id: int
