@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from telehealth.errors import NotFound
 from telehealth.http.context import db, json_body, now, path_id, require_actor, settings_of
 from telehealth.signaling.server import after_commit
 from telehealth.signaling.turn import ice_config
 from telehealth.visits import lifecycle
-from telehealth.visits.access import get_visit_for, is_participant
 
 routes = web.RouteTableDef()
 
@@ -61,11 +59,12 @@ async def complete(request: web.Request) -> web.Response:
 
 @routes.get("/api/visits/{id:\\d+}/ice-servers")
 async def ice_servers(request: web.Request) -> web.Response:
-    """STUN and TURN servers with short-lived credentials, for the visit's participants."""
+    """STUN and TURN servers with short-lived credentials, for the visit's participants,
+    while its call may run: the same rule (and audited refusal) as joining it by socket."""
     actor = require_actor(request)
-    visit = await get_visit_for(db(request), actor, path_id(request))
-    if not is_participant(actor, visit):
-        raise NotFound()
+    await lifecycle.authorize_join(
+        db(request), actor=actor, visit_id=path_id(request), now=now(request)
+    )
     settings = settings_of(request)
     config = ice_config(
         user_id=actor.user_id,

@@ -284,3 +284,23 @@ async def test_the_visit_is_in_progress_only_once_both_sides_report_media_after_
         ]
     assert transitions.count("admitted") == 1
     assert transitions.count("started") == 1
+
+
+@pytest.mark.parametrize(
+    ("offset", "modality", "status"),
+    [
+        (timedelta(days=1), "telehealth", "booked"),  # not yet: the call window is not open
+        (timedelta(minutes=-10), "telehealth", "finished"),
+        (timedelta(minutes=-10), "in_person", "waiting"),
+    ],
+)
+async def test_relay_credentials_only_while_the_call_may_run(
+    client, sessionmaker, cast: Cast, clock, offset, modality, status
+):
+    visit_id = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now + offset, modality=modality, status=status
+    )
+    await login(client, cast.alice)
+    response = await client.get(f"/api/visits/{visit_id}/ice-servers")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"

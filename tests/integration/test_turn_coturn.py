@@ -138,7 +138,10 @@ async def test_coturn_accepts_visit_credentials_and_refuses_tampered_or_expired_
     settings.turn_ttl_seconds = 600
     # coturn judges expiry by the machine's real clock, even when the suite's clock is pinned.
     clock.set(datetime.now(UTC).replace(microsecond=0))
-    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)
+    # A long visit, so two hours ago (below) was inside its call window too.
+    visit_id = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now - timedelta(minutes=150), minutes=300
+    )
     await login(client, cast.alice)
 
     turn = await turn_entry(client, visit_id)
@@ -170,7 +173,8 @@ async def test_the_turn_secret_never_leaves_the_server(
 ):
     settings.turn_urls = ["turn:127.0.0.1:3478"]
     settings.turn_secret = "do-not-leak-" + secrets.token_hex(8)
-    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(1))
+    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)
     await login(client, cast.alice)
     response = await client.get(f"/api/visits/{visit_id}/ice-servers")
+    assert response.status == 200
     assert settings.turn_secret not in await response.text()
