@@ -289,6 +289,10 @@ async def read_note(
 
     Anyone else, and a patient before signing, gets NotFound (nothing to see).
     """
+    if actor.visit_scope is not None:
+        # A join link opens the call, not the chart: summaries need a full sign-in, like the
+        # summaries list and the medication list.
+        raise NotFound()
     visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber, Role.patient))
     note = await session.get(VisitNote, visit.id)
     if actor.role is Role.patient and (note is None or note.status is not NoteStatus.signed):

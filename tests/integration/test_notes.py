@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from telehealth.audit import AuditEntry
 from telehealth.visits.models import NoteRevision
-from tests.builders import Cast, login, make_visit
+from tests.builders import Cast, login, make_visit, session_token
 
 DRAFT = {
     "subjective": "Sleeping better.",
@@ -130,7 +130,7 @@ async def test_signing_an_empty_note_or_a_version_not_seen_is_refused(
 
 
 async def test_the_patient_sees_the_signed_summary_only_never_a_draft(
-    client, new_client, cast: Cast, visit_id: int
+    client, new_client, cast: Cast, visit_id: int, sessionmaker
 ):
     patient = await new_client()
     await login(client, cast.bob)
@@ -151,6 +151,13 @@ async def test_the_patient_sees_the_signed_summary_only_never_a_draft(
     page = await patient.get(f"/visits/{visit_id}/summary")
     assert page.status == 200
     assert DRAFT["plan"] in await page.text()
+
+    # A session opened by the visit's join link (and date of birth) is for the call only.
+    linked = await new_client()
+    token = await session_token(sessionmaker, cast.alice, visit_id=visit_id)
+    linked.session.cookie_jar.update_cookies({"th_session": token})
+    assert (await linked.get(f"/api/visits/{visit_id}/note")).status == 404
+    assert (await linked.get(f"/visits/{visit_id}/summary")).status == 404
 
 
 @pytest.mark.parametrize("who", ["alice", "charlie", "sam", "ada", "dana"])
