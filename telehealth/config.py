@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     precall_max_peers: int = Field(default=10, ge=1, le=1000)
     log_level: str = "INFO"
     # Visit emails to patients (booked, moved, cancelled). Unset: no email is sent.
-    # smtp://[user:password@]host[:port] (STARTTLS when the server offers it) or smtps://.
+    # smtp://[user:password@]host[:port] (STARTTLS required unless on loopback) or smtps://.
     smtp_url: str | None = Field(default=None, repr=False)
     mail_from: str = ""
 

@@ -36,6 +36,15 @@ POLL_SECONDS = 5.0
 SEND_TIMEOUT_SECONDS = 30.0
 
 
+def tls_mode(scheme: str, host: str | None) -> tuple[bool, bool | None]:
+    """(implicit TLS, STARTTLS) for aiosmtplib. The message carries a join link and a visit
+    time: off this machine it goes over TLS or not at all; a relay on loopback (a local
+    postfix) may take it in the clear (None: STARTTLS if offered)."""
+    if scheme == "smtps":
+        return True, False
+    return False, None if host in ("localhost", "127.0.0.1", "::1") else True
+
+
 class Mailer:
     def __init__(
         self,
@@ -104,13 +113,13 @@ class Mailer:
             if reason is not None or visit is None:
                 outbox.mark_skipped(row, reason or "visit_gone")
                 return 0
-            message = await self._compose(session, row, visit, now)
-            if message is None:
-                outbox.mark_skipped(row, "no_address")
-                return 0
             try:
+                message = await self._compose(session, row, visit, now)
+                if message is None:
+                    outbox.mark_skipped(row, "no_address")
+                    return 0
                 await self._send(message)
-            except Exception as exc:  # a refusal, a network fault, a malformed address...
+            except Exception as exc:  # a refusal, a network fault, a message that won't build
                 code = getattr(exc, "code", None)
                 error = type(exc).__name__ + (f":{code}" if code else "")
                 log.warning(
@@ -165,7 +174,7 @@ class Mailer:
             params={"method": message.invite_method},
         )
         smtp = self._smtp
-        implicit_tls = smtp.scheme == "smtps"
+        implicit_tls, start_tls = tls_mode(smtp.scheme, smtp.hostname)
         await aiosmtplib.send(
             email,
             hostname=smtp.hostname,
@@ -173,6 +182,6 @@ class Mailer:
             username=unquote(smtp.username) if smtp.username else None,
             password=unquote(smtp.password) if smtp.password else None,
             use_tls=implicit_tls,
-            start_tls=None if not implicit_tls else False,
+            start_tls=start_tls,
             timeout=SEND_TIMEOUT_SECONDS,
         )

@@ -72,3 +72,21 @@ def test_a_mail_server_address_must_be_an_smtp_url_and_its_password_is_never_sho
     assert "s3cret" not in repr(settings)
     monkeypatch.setenv("TELEHEALTH_SMTP_URL", "")
     assert load_settings().smtp_url is None
+
+
+@pytest.mark.parametrize(
+    ("url", "mode"),
+    [
+        ("smtp://mail.clinic.example:587", (False, True)),  # STARTTLS or nothing
+        ("smtps://mail.clinic.example:465", (True, False)),
+        ("smtp://127.0.0.1:25", (False, None)),  # a local relay may take it in the clear
+        ("smtp://localhost:25", (False, None)),
+    ],
+)
+def test_mail_leaves_the_machine_only_over_tls(url, mode):
+    from urllib.parse import urlsplit
+
+    from telehealth.mailer import tls_mode
+
+    parts = urlsplit(url)
+    assert tls_mode(parts.scheme, parts.hostname) == mode
