@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.errors import InvalidInput, Unauthenticated
+from telehealth.visits.access import MAX_ROW_ID
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Any] = web.AppKey("clock", object)
@@ -43,7 +44,7 @@ def require_actor(request: web.Request) -> Actor:
     return actor
 
 
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 
 
 def _has_nul(value: Any) -> bool:

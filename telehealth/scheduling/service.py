@@ -37,7 +37,7 @@ from telehealth.scheduling.policy import (
     ensure_can_edit_availability,
     is_licensed_for,
 )
-from telehealth.visits.access import get_visit_for
+from telehealth.visits.access import MAX_ROW_ID, get_visit_for
 from telehealth.visits.models import (
     ACTIVE_STATUSES,
     MedicationOrder,
@@ -56,7 +56,7 @@ MAX_RANGES_PER_DAY = 12
 MAX_EXCEPTIONS = 366
 # Ids are the database's 32-bit integer keys. A larger one names no record (and the driver
 # would fail on it before the query ran), so it is answered like any other unknown id.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 # Dates outside these years are typing mistakes; refusing them also keeps the zone and
 # day arithmetic away from datetime's year 1 and year 9999 limits.
 MIN_YEAR = 1900

@@ -25,6 +25,9 @@ def can_see_visit(actor: Actor, visit: Visit) -> bool:
     return False
 
 
+MAX_ROW_ID = 2**31 - 1  # integer primary keys on PostgreSQL
+
+
 async def get_visit_for(
     session: AsyncSession,
     actor: Actor,
@@ -37,6 +40,9 @@ async def get_visit_for(
 
     A refusal is audited as access-denied, then answered exactly like a missing visit.
     """
+    if not 1 <= visit_id <= MAX_ROW_ID:
+        # No row can have it (the CLI and imports pass ids straight from their input).
+        raise NotFound()
     visit = await session.get(Visit, visit_id, with_for_update=for_update)
     allowed = visit is not None and can_see_visit(actor, visit)
     if allowed and roles is not None and actor.role not in roles:

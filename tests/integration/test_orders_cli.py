@@ -156,3 +156,22 @@ async def test_an_import_where_the_gate_refuses_only_exits_with_the_gate_status(
 
     assert result.returncode == 3, result.stdout + result.stderr
     assert "Clonazepam" in result.stdout
+
+
+async def test_a_visit_id_no_row_can_have_is_refused_like_a_missing_visit(
+    database_url, cast: Cast, tmp_path
+):
+    too_big = str(2**63)
+    placed = await asyncio.to_thread(
+        order_cli, database_url, *order_args("bob", 2**40, "sertraline-tablet")
+    )
+    assert placed.returncode == 1, placed.stderr
+    assert "refused (not_found)" in placed.stderr
+    csv_text = (
+        "visit_id,medication_id,dose,route,frequency,quantity\n"
+        f"{too_big},sertraline-tablet,1,oral,daily,1\n"
+    )
+    imported = await asyncio.to_thread(import_cli, database_url, "bob", csv_text, tmp_path)
+    assert imported.returncode == 1
+    assert "line 2: refused (not_found)" in imported.stdout
+    assert "Traceback" not in imported.stderr
