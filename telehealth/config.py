@@ -119,10 +119,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'telehealth.sqlite3'}"
 
-    def federal_flexibility_in_force(self, on: date) -> bool:
-        """The flexibility switch is void after its end date, whatever the setting says."""
-        return self.federal_flexibility and on <= FEDERAL_FLEXIBILITY_END
-
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; a bad value raises ConfigError naming the variable."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
@@ -109,7 +108,3 @@ class JoinAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, index=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-def profile_fields(profile: SQLModel | None) -> dict[str, Any]:
-    return profile.model_dump() if profile is not None else {}

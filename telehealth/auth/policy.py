@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from telehealth.auth.models import Role
@@ -17,10 +16,6 @@ class Actor:
     # A patient who came in through a join link may reach that one visit only.
     visit_scope: int | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.admin
-
 
 def ensure_role(actor: Actor, *roles: Role, hide: bool = False) -> None:
     """Refuse unless the actor has one of the roles. `hide` answers as if nothing is there."""
@@ -34,7 +29,3 @@ def ensure_role(actor: Actor, *roles: Role, hide: bool = False) -> None:
 def ensure_full_session(actor: Actor) -> None:
     if actor.visit_scope is not None:
         raise PermissionDenied("This link only opens its own visit. Sign in to see more.")
-
-
-def role_names(roles: Iterable[Role]) -> str:
-    return ", ".join(r.value for r in roles)

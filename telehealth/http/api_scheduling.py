@@ -411,7 +411,6 @@ async def reschedule(request: web.Request) -> web.StreamResponse:
         visit_id=_record_id(request),
         start=_required_when(body.get("start"), "start"),
         now=now(request),
-        rules=_rules(request),
     )
     after_commit(request, "changed", _record_id(request))
     view = await svc.view_visit(db(request), visit)

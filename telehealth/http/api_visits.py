@@ -12,18 +12,12 @@ from telehealth.auth.policy import ensure_role
 from telehealth.errors import InvalidInput
 from telehealth.http.context import db, json_body, now, path_id, require_actor, settings_of
 from telehealth.visits import evaluations, medlist, notes, orders
-from telehealth.visits.catalogue import Catalogue
 from telehealth.visits.gate import GatePolicy, packaged_catalogue
 from telehealth.visits.models import MedicationOrder, NoteAddendum
 
 routes = web.RouteTableDef()
 
 SEARCH_LIMIT = 20
-
-
-def catalogue_of(_request: web.Request) -> Catalogue:
-    """The catalogue, loaded once per process (immutable data shipped with the package)."""
-    return packaged_catalogue()
 
 
 def policy_of(request: web.Request) -> GatePolicy:
@@ -151,7 +145,7 @@ async def search_medications(request: web.Request) -> web.StreamResponse:
     actor = require_actor(request)
     ensure_role(actor, Role.prescriber)
     query = request.query.get("q", "")[:100]
-    found = catalogue_of(request).search(query, SEARCH_LIMIT)
+    found = packaged_catalogue().search(query, SEARCH_LIMIT)
     return web.json_response(
         {
             "medications": [
@@ -164,7 +158,7 @@ async def search_medications(request: web.Request) -> web.StreamResponse:
                 }
                 for p in found
             ],
-            "catalogue_version": catalogue_of(request).version,
+            "catalogue_version": packaged_catalogue().version,
         }
     )
 
@@ -181,7 +175,7 @@ async def place_order(request: web.Request) -> web.StreamResponse:
         data=body,
         now=now(request),
         policy=policy_of(request),
-        catalogue=catalogue_of(request),
+        catalogue=packaged_catalogue(),
     )
     return web.json_response(
         {
@@ -238,7 +232,6 @@ async def patient_medications(request: web.Request) -> web.StreamResponse:
                 }
                 for line in result.lines
             ],
-            "can_change": actor.role is Role.prescriber,
         }
     )
 

@@ -646,7 +646,6 @@ async def reschedule_visit(
     visit_id: int,
     start: datetime,
     now: datetime,
-    rules: BookingRules,
 ) -> Visit:
     """Move a booked visit: same id, new time, sequence bumped (old links and invites lapse).
     If the new time is taken the visit keeps its old time and claims."""

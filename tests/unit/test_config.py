@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from telehealth.config import ConfigError, load_settings
+from telehealth.visits.gate import GatePolicy
 
 
 def test_a_bad_port_names_its_variable(monkeypatch, tmp_path):
@@ -54,9 +55,9 @@ def test_a_public_url_without_a_scheme_is_refused(monkeypatch, tmp_path):
 def test_the_federal_flexibility_is_void_after_its_end_date(monkeypatch, tmp_path):
     monkeypatch.setenv("TELEHEALTH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TELEHEALTH_FEDERAL_FLEXIBILITY", "true")
-    settings = load_settings()
-    assert settings.federal_flexibility_in_force(date(2026, 12, 31))
-    assert not settings.federal_flexibility_in_force(date(2027, 1, 1))
+    policy = GatePolicy.from_settings(load_settings())
+    assert policy.flexibility_in_force(date(2026, 12, 31))
+    assert not policy.flexibility_in_force(date(2027, 1, 1))
 
 
 def test_a_mail_server_address_must_be_an_smtp_url_and_its_password_is_never_shown(
