@@ -124,6 +124,7 @@ def _home(role: Role, template: str) -> Any:
 
             profile = await db(request).get(PrescriberProfile, actor.user_id)
             context["timezone"] = profile.timezone if profile else None
+            context["to_sign"] = await _notes_to_sign(request, actor, context["timezone"])
         return aiohttp_jinja2.render_template(template, request, context)
 
     return handler
@@ -170,6 +171,23 @@ def add_home_routes(app: web.Application) -> None:
     app.router.add_get("/prescriber", _home(Role.prescriber, "prescriber_home.html"))
     app.router.add_get("/scheduler", _home(Role.scheduler, "scheduler_home.html"))
     app.router.add_get("/admin", _home(Role.admin, "admin_home.html"))
+
+
+async def _notes_to_sign(
+    request: web.Request, actor: Actor, zone_name: str | None
+) -> list[dict[str, str]]:
+    """Finished visits whose note the prescriber has still to sign, in their own zone."""
+    from telehealth.scheduling.slots import format_local
+    from telehealth.visits.notes import notes_to_sign
+
+    return [
+        {
+            "url": f"/visits/{visit.id}/record",
+            "patient": patient_name,
+            "when": format_local(visit.start, zone_name or "UTC"),
+        }
+        for visit, patient_name in await notes_to_sign(db(request), actor=actor)
+    ]
 
 
 async def _summaries(request: web.Request, actor: Actor) -> list[dict[str, str]]:

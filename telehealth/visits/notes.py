@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from telehealth import audit
 from telehealth.audit import Action
-from telehealth.auth.models import Role
+from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, InvalidInput, NotFound
 from telehealth.visits.access import get_visit_for
@@ -334,5 +334,38 @@ async def signed_summaries(session: AsyncSession, *, actor: Actor) -> list[tuple
             "visit_summaries",
             patient_id=actor.user_id,
             detail={"count": len(found)},
+        )
+    return found
+
+
+async def notes_to_sign(
+    session: AsyncSession, *, actor: Actor, limit: int = 100
+) -> list[tuple[Visit, str]]:
+    """The prescriber's finished visits whose note is not signed yet (a draft or nothing),
+    oldest first, with the patient's name: the work left after the calls. Others get none."""
+    if actor.role is not Role.prescriber or actor.visit_scope is not None:
+        return []
+    rows = (
+        await session.execute(
+            select(Visit, col(User.full_name))
+            .join(User, col(User.id) == col(Visit.patient_id))
+            .outerjoin(VisitNote, col(VisitNote.visit_id) == col(Visit.id))
+            .where(
+                col(Visit.prescriber_id) == actor.user_id,
+                col(Visit.status) == VisitStatus.finished,
+                or_(col(VisitNote.visit_id).is_(None), col(VisitNote.signed_at).is_(None)),
+            )
+            .order_by(col(Visit.start))
+            .limit(limit)
+        )
+    ).all()
+    found = [(visit, str(name)) for visit, name in rows]
+    for patient_id in sorted({visit.patient_id for visit, _ in found}):
+        audit.record(
+            session,
+            Action.read,
+            "visit_list",
+            patient_id=patient_id,
+            detail={"view": "notes_to_sign"},
         )
     return found

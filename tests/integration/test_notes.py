@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -253,3 +254,34 @@ async def test_two_saves_at_the_same_instant_never_both_win(
     loser = first if first.status == 409 else second
     winner_plan = (await (await client.get(f"/api/visits/{visit_id}/note")).json())["plan"]
     assert (await loser.json())["error"]["current"]["plan"] == winner_plan
+
+
+async def test_finished_visits_with_unsigned_notes_wait_on_the_prescribers_home_page(
+    client, new_client, sessionmaker, cast: Cast, clock
+):
+    drafted = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now - timedelta(hours=2), status="finished"
+    )
+    untouched = await make_visit(
+        sessionmaker, cast.dana, cast.bob, clock.now - timedelta(hours=4), status="finished"
+    )
+    running = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="in_progress")
+    await login(client, cast.bob)
+    await save(client, drafted, 0, **DRAFT)
+
+    home = await (await client.get("/prescriber")).text()
+    assert "Notes to sign (2)" in home
+    assert f'href="/visits/{drafted}/record"' in home
+    assert f'href="/visits/{untouched}/record"' in home
+    assert f'href="/visits/{running}/record"' not in home  # the call is still on
+    assert "Alice Able" in home
+
+    signed = await client.post(f"/api/visits/{drafted}/note/sign")
+    assert signed.status == 200, await signed.text()
+    home = await (await client.get("/prescriber")).text()
+    assert "Notes to sign (1)" in home
+    assert f'href="/visits/{drafted}/record"' not in home
+
+    other = await new_client()
+    await login(other, cast.charlie)  # another prescriber has none of Bob's
+    assert "Notes to sign" not in await (await other.get("/prescriber")).text()
