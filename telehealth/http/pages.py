@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -130,6 +131,19 @@ def _home(role: Role, template: str) -> Any:
     return handler
 
 
+def _day_or_time(value: str | None, name: str) -> datetime | None:
+    """A form field that takes a day (YYYY-MM-DD, a UTC day; "end" includes it) or an ISO
+    date-time with offset."""
+    try:
+        day = date.fromisoformat(value) if value and len(value) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        return parse_when(value, name)
+    midnight = datetime.combine(day, time(), tzinfo=UTC)
+    return midnight + timedelta(days=1) if name == "end" else midnight
+
+
 @routes.get("/admin/audit")
 @aiohttp_jinja2.template("admin_audit.html")
 async def admin_audit(request: web.Request) -> dict[str, Any]:
@@ -140,7 +154,7 @@ async def admin_audit(request: web.Request) -> dict[str, Any]:
     try:
         patient_id = int_param(q.get("patient_id"), "patient_id", required=False)
         user_id = int_param(q.get("user_id"), "user_id", required=False)
-        start, end = parse_when(q.get("start"), "start"), parse_when(q.get("end"), "end")
+        start, end = _day_or_time(q.get("start"), "start"), _day_or_time(q.get("end"), "end")
     except InvalidInput as exc:
         ensure_role(actor, Role.admin)  # a bad query shows its error to an administrator only
         error = exc.message

@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlmodel import col, select
@@ -108,6 +109,17 @@ async def test_the_admin_searches_the_trail_by_patient_user_and_time(client, cas
     page = await client.get(f"/admin/audit?patient_id={cast.alice.id}")
     assert page.status == 200
     assert "Audit log" in await page.text()
+
+    # The page's form takes plain days (UTC); "To" includes its day.
+    today = datetime.now(UTC).date()
+    one_day = await client.get(
+        "/admin/audit", params={"start": today.isoformat(), "end": today.isoformat()}
+    )
+    assert "<caption>0 entries" not in await one_day.text()
+    assert 'role="alert"' not in await one_day.text()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    after = await client.get("/admin/audit", params={"start": tomorrow})
+    assert "<caption>0 entries, newest first" in await after.text()
 
 
 async def test_audit_verify_passes_on_an_intact_trail(client, cast: Cast, database_url):
