@@ -406,8 +406,10 @@ async def list_slots(
         range_end=end,
     )
     if patient_id is not None and storable_id(patient_id):
+        # Leaving out the patient's own busy times reads their schedule: audited.
         busy = await _taken_cells(session, PATIENT, patient_id, start - margin, end + margin)
         found = [s for s in found if not any(c in busy for c in sl.cells(s.start, s.end))]
+        audit.record(session, Action.read, "patient_schedule", patient_id=patient_id)
     return found
 
 

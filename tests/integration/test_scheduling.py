@@ -611,3 +611,18 @@ async def test_the_week_view_labels_slots_in_the_prescribers_zone_and_the_patien
     for person in (cast.alice, cast.bob):
         c = await as_user(new_client, person)
         assert (await c.get("/api/schedule/week", params=params)).status == 403
+
+
+async def test_slots_around_a_patients_own_visits_are_an_audited_read_of_their_schedule(
+    sam, cast, new_client
+):
+    query = {
+        "prescriber_id": cast.bob.id,
+        "start": "2026-10-27T04:00:00+00:00",
+        "end": "2026-10-28T04:00:00+00:00",
+        "patient_id": cast.alice.id,
+    }
+    assert (await sam.get("/api/slots", params=query)).status == 200
+    ada = await as_user(new_client, cast.ada)
+    entries = (await (await ada.get(f"/api/audit?patient_id={cast.alice.id}")).json())["entries"]
+    assert [e["action"] for e in entries if e["resource_type"] == "patient_schedule"] == ["read"]
