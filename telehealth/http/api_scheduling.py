@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from telehealth import audit
-from telehealth.audit import Action
 from telehealth.auth import joinlinks
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
@@ -25,11 +22,10 @@ from telehealth.http.context import (
     require_actor,
     settings_of,
 )
-from telehealth.scheduling import ics, policy
+from telehealth.scheduling import policy
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.slots import format_local, format_time
 from telehealth.signaling.server import after_commit
-from telehealth.visits.access import get_visit_for
 
 routes = web.RouteTableDef()
 
@@ -432,45 +428,20 @@ async def noshow(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/visits/{id}/calendar.ics")
 async def calendar(request: web.Request) -> web.StreamResponse:
     """The visit's calendar invite (.ics) in the reader's time zone, without clinical detail."""
-    actor = require_actor(request)
-    session = db(request)
     settings = settings_of(request)
-    visit = await get_visit_for(
-        session,
-        actor,
-        _record_id(request),
-        roles=(Role.patient, Role.prescriber, Role.scheduler, Role.admin),
-    )
-    view = await svc.view_visit(session, visit)
-    link: str | None = None
-    if policy.can_see_join_link(actor, visit):
-        link = joinlinks.join_url(settings.base_url, visit, settings.secret_key)
-    elif (
-        actor.role is Role.prescriber and visit.modality.value == "telehealth" and svc.active(visit)
-    ):
-        link = f"{settings.base_url}/visits/{visit.id}/call"
-    is_prescriber = actor.role is Role.prescriber
-    data = ics.build_invite(
-        visit,
-        with_name=view.patient_name if is_prescriber else view.prescriber_name,
-        timezone=view.patient_timezone if actor.role is Role.patient else view.prescriber_timezone,
-        join_url=link,
-        host=urlsplit(settings.base_url).hostname or "telehealth",
+    visit_id, data = await svc.calendar_invite(
+        db(request),
+        actor=require_actor(request),
+        visit_id=_record_id(request),
+        base_url=settings.base_url,
+        secret=settings.secret_key,
         now=now(request),
-    )
-    audit.record(
-        session,
-        Action.export,
-        "visit_invite",
-        visit.id,
-        patient_id=visit.patient_id,
-        detail={"sequence": visit.sequence},
     )
     return web.Response(
         body=data,
         content_type="text/calendar",
         charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="visit-{visit.id}.ics"'},
+        headers={"Content-Disposition": f'attachment; filename="visit-{visit_id}.ics"'},
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, exists, func, insert, or_, select
@@ -22,17 +23,20 @@ from sqlmodel import col
 
 from telehealth import audit
 from telehealth.audit import Action, record_visit
+from telehealth.auth import joinlinks
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.config import Settings
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.notify.models import EmailKind
 from telehealth.notify.outbox import queue_reminder, queue_visit_email
+from telehealth.scheduling import ics
 from telehealth.scheduling import slots as sl
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.scheduling.policy import (
     CANCELLABLE,
     MOVABLE,
+    can_see_join_link,
     ensure_can_book,
     ensure_can_edit_availability,
     is_licensed_for,
@@ -794,6 +798,52 @@ class VisitView:
     prescriber_name: str
     prescriber_timezone: str
     has_records: bool = False
+
+
+async def calendar_invite(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    visit_id: int,
+    base_url: str,
+    secret: str,
+    now: datetime,
+) -> tuple[int, bytes]:
+    """The visit's invite (.ics) for this reader, in their zone, audited as an export.
+
+    The patient and schedulers get the patient's join link; the prescriber gets the call
+    page; the invite names the other party and carries nothing clinical."""
+    visit = await get_visit_for(
+        session,
+        actor,
+        visit_id,
+        roles=(Role.patient, Role.prescriber, Role.scheduler, Role.admin),
+    )
+    view = await view_visit(session, visit)
+    link: str | None = None
+    if can_see_join_link(actor, visit):
+        link = joinlinks.join_url(base_url, visit, secret)
+    elif actor.role is Role.prescriber and visit.modality is Modality.telehealth and active(visit):
+        link = f"{base_url}/visits/{visit.id}/call"
+    is_prescriber = actor.role is Role.prescriber
+    data = ics.build_invite(
+        visit,
+        with_name=view.patient_name if is_prescriber else view.prescriber_name,
+        timezone=view.patient_timezone if actor.role is Role.patient else view.prescriber_timezone,
+        join_url=link,
+        host=urlsplit(base_url).hostname or "telehealth",
+        now=now,
+    )
+    audit.record(
+        session,
+        Action.export,
+        "visit_invite",
+        visit.id,
+        patient_id=visit.patient_id,
+        detail={"sequence": visit.sequence},
+    )
+    assert visit.id is not None
+    return visit.id, data
 
 
 async def view_visit(session: AsyncSession, visit: Visit) -> VisitView:
