@@ -359,9 +359,14 @@ async def resolve_session(
     row, user = found
     if row.ended_at is not None or not user.is_active:
         return ResolvedSession(None)
+    reason = None
     if row.visit_id is not None and not await _join_session_still_valid(session, row):
+        reason = "visit_changed"
+    elif now - row.last_seen_at > idle:
+        reason = "idle"
+    if reason is not None:
         row.ended_at = now
-        row.ended_reason = "visit_changed"
+        row.ended_reason = reason
         audit.record(
             session,
             Action.logout,
@@ -369,22 +374,9 @@ async def resolve_session(
             row.id,
             user_id=user.id,
             role=user.role.value,
-            detail={"reason": "visit_changed"},
+            detail={"reason": reason},
         )
-        return ResolvedSession(None, row.id, expired=True, reason="visit_changed")
-    if now - row.last_seen_at > idle:
-        row.ended_at = now
-        row.ended_reason = "idle"
-        audit.record(
-            session,
-            Action.logout,
-            "session",
-            row.id,
-            user_id=user.id,
-            role=user.role.value,
-            detail={"reason": "idle"},
-        )
-        return ResolvedSession(None, row.id, expired=True)
+        return ResolvedSession(None, row.id, expired=True, reason=reason)
     if touch and (now - row.last_seen_at).total_seconds() > 5:
         # Coarse updates: a busy page does not rewrite the row on every request.
         await session.execute(
