@@ -18,6 +18,7 @@ from telehealth.visits.catalogue import (
     highest_schedule,
     load_catalogue,
 )
+from telehealth.visits.gate import schedule_for
 
 ORDER_DAY = date(2025, 3, 1)
 
@@ -74,6 +75,39 @@ OTHER_UNCONTROLLED = [
     "valbenazine",
     "pitolisant",
 ]
+# Catalogue 2026.12.01: muscle relaxants (carisoprodol, Schedule IV, is the exception) and the
+# other neighbours a psychiatric practice orders or is asked about.
+MUSCLE_RELAXANTS = [
+    "cyclobenzaprine",
+    "tizanidine",
+    "methocarbamol",
+    "baclofen",
+    "metaxalone",
+    "orphenadrine",
+    "chlorzoxazone",
+    "dantrolene",
+]
+NEIGHBOURS_2026_12 = [
+    "gepirone",
+    "isocarboxazid",
+    "desipramine",
+    "protriptyline",
+    "trimipramine",
+    "amoxapine",
+    "maprotiline",
+    "thioridazine",
+    "thiothixene",
+    "trifluoperazine",
+    "molindone",
+    "pimozide",
+    "dexmedetomidine",
+    "amantadine",
+    "metformin",
+    "diphenhydramine",
+    "donepezil",
+    "memantine",
+    "nalmefene",
+]
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +151,12 @@ def test_catalogue_carries_a_dated_version(catalogue: Catalogue) -> None:
         ("diethylpropion-er-tablet", Schedule.IV, "21 CFR 1308.14"),
         ("benzphetamine-tablet", Schedule.III, "21 CFR 1308.13"),
         ("clobazam-oral-film", Schedule.IV, "21 CFR 1308.14"),
+        ("carisoprodol-tablet", Schedule.IV, "21 CFR 1308.14(c)"),
+        ("chlordiazepoxide-amitriptyline-tablet", Schedule.IV, "21 CFR 1308.14(c)"),
+        ("chlordiazepoxide-clidinium-capsule", Schedule.IV, "21 CFR 1308.14(c)"),
+        ("zuranolone-capsule", Schedule.IV, "21 CFR 1308.14(c)"),
+        ("lemborexant-tablet", Schedule.IV, "21 CFR 1308.14(c)"),
+        ("daridorexant-tablet", Schedule.IV, "21 CFR 1308.14(c)"),
     ],
 )
 def test_each_federal_schedule_is_found_with_its_cfr_section(
@@ -128,6 +168,19 @@ def test_each_federal_schedule_is_found_with_its_cfr_section(
     assert decision.schedule is schedule
     assert decision.basis.startswith(cfr_section)
     assert decision.jurisdiction == "federal"
+
+
+def test_carisoprodol_is_schedule_iv_since_2012_and_says_where_from(catalogue: Catalogue) -> None:
+    carisoprodol = catalogue.ingredient("carisoprodol")
+    citations = [source["citation"] for source in packaged_json()["sources"]]
+
+    assert carisoprodol is not None
+    assert (carisoprodol.federal_schedule, carisoprodol.cfr) == (Schedule.IV, "21 CFR 1308.14(c)")
+    assert any("76 FR 77330" in c and "2012-01-11" in c for c in citations)
+
+
+def test_the_catalogue_version_is_at_least_the_december_2026_upkeep(catalogue: Catalogue) -> None:
+    assert tuple(map(int, catalogue.version.split("."))) >= (2026, 12, 1)
 
 
 def test_catalogue_holds_products_in_every_schedule(catalogue: Catalogue) -> None:
@@ -230,7 +283,10 @@ def test_every_scheduled_ingredient_cites_a_part_1308_paragraph(catalogue: Catal
             assert ingredient.cfr.startswith("21 CFR 1308.1"), ingredient_id
 
 
-@pytest.mark.parametrize("ingredient_id", SSRIS + ANTIPSYCHOTICS + OTHER_UNCONTROLLED)
+@pytest.mark.parametrize(
+    "ingredient_id",
+    SSRIS + ANTIPSYCHOTICS + OTHER_UNCONTROLLED + MUSCLE_RELAXANTS + NEIGHBOURS_2026_12,
+)
 def test_everyday_psychiatric_drugs_are_not_controlled(
     catalogue: Catalogue, ingredient_id: str
 ) -> None:
@@ -246,6 +302,23 @@ def test_everyday_psychiatric_drugs_are_not_controlled(
 
 # --- state schedules --------------------------------------------------------------------
 
+# Each state that schedules gabapentin, with the part of its own register the row must cite.
+GABAPENTIN_REGISTERS = {
+    "KY": "902 KAR 55:015",
+    "WV": "West Virginia Code § 60A-2-212",
+    "TN": "Tennessee Code Ann. title 39, ch. 17, part 4",
+    "VA": "Virginia Code § 54.1-3454",
+    "ND": "North Dakota Century Code § 19-03.1-13",
+    "AL": "Ala. Admin. Code ch. 420-7-2",
+    "UT": "Utah Code § 58-37-4",
+    "MT": "Montana Code Ann. § 50-32-232",
+    "MI": "Michigan Admin. Code R 338.3101",
+}
+SCHEDULING_STATES = [state for state in GABAPENTIN_REGISTERS if state != "MI"]
+# Gabapentin is reportable to these states' prescription monitoring programs, which is not a
+# schedule: an order there follows federal law (gabapentin is not federally controlled).
+PDMP_ONLY_STATES = ["OH", "MA", "MN", "WI", "CT", "IN", "KS", "NE", "NJ", "OR", "WY", "DC"]
+
 
 def test_gabapentin_is_schedule_v_in_kentucky_but_not_in_ohio(catalogue: Catalogue) -> None:
     kentucky = catalogue.schedule_on("gabapentin-capsule", state="KY", on=ORDER_DAY)
@@ -257,17 +330,19 @@ def test_gabapentin_is_schedule_v_in_kentucky_but_not_in_ohio(catalogue: Catalog
         Schedule.V,
         "KY",
     )
-    assert kentucky.basis == "Kentucky 902 KAR 55:015 (from 2017-07-01)"
+    assert kentucky.basis == (
+        "Kentucky 902 KAR 55:015 (formerly 902 KAR 55:035), Schedule V (from 2017-07-01)"
+    )
     assert not ohio.controlled
     assert not federal.controlled
 
 
-@pytest.mark.parametrize("state", ["KY", "WV", "TN", "VA", "ND", "AL", "UT"])
+@pytest.mark.parametrize("state", SCHEDULING_STATES)
 def test_gabapentin_is_schedule_v_in_every_state_that_schedules_it(
     catalogue: Catalogue, state: str
 ) -> None:
     for product_id in ("gabapentin-capsule", "gabapentin-tablet", "gabapentin-er-tablet"):
-        decision = catalogue.schedule_on(product_id, state=state, on=date(2025, 1, 1))
+        decision = catalogue.schedule_on(product_id, state=state, on=date(2026, 12, 1))
         assert (decision.schedule, decision.jurisdiction) == (Schedule.V, state)
 
 
@@ -290,6 +365,15 @@ def test_gabapentin_is_schedule_v_in_every_state_that_schedules_it(
         ("MI", date(2024, 5, 30), True),
         ("MI", date(2024, 5, 31), False),
         ("MI", date(2025, 1, 1), False),
+        ("WV", date(2018, 4, 30), False),
+        ("WV", date(2018, 5, 1), True),
+        ("ND", date(2018, 12, 31), False),
+        ("ND", date(2019, 1, 1), True),
+        ("MT", date(2025, 9, 30), False),
+        ("MT", date(2025, 10, 1), True),
+        # Through 2026: every schedule still in force, Michigan's still lifted.
+        *((state, date(2026, 12, 31), True) for state in SCHEDULING_STATES),
+        ("MI", date(2026, 12, 31), False),
     ],
 )
 def test_state_gabapentin_schedules_apply_only_on_the_days_they_are_in_force(
@@ -299,6 +383,24 @@ def test_state_gabapentin_schedules_apply_only_on_the_days_they_are_in_force(
 
     assert decision.controlled is controlled
     assert decision.jurisdiction == (state if controlled else "federal")
+
+
+def test_each_gabapentin_row_cites_its_own_state_register() -> None:
+    rows = [row for row in packaged_json()["state_overrides"] if row["ingredient"] == "gabapentin"]
+
+    assert {row["state"] for row in rows} == set(GABAPENTIN_REGISTERS)
+    for row in rows:
+        assert GABAPENTIN_REGISTERS[row["state"]] in row["source"], row["state"]
+        assert row["schedule"] == "V"
+
+
+@pytest.mark.parametrize("state", PDMP_ONLY_STATES)
+def test_gabapentin_is_not_scheduled_where_it_is_only_reported_to_the_pdmp(
+    catalogue: Catalogue, state: str
+) -> None:
+    for day in (date(2019, 6, 1), date(2026, 12, 31)):
+        decision = catalogue.schedule_on("gabapentin-capsule", state=state, on=day)
+        assert not decision.controlled, (state, day)
 
 
 def test_a_state_schedule_never_lowers_the_federal_one(catalogue: Catalogue) -> None:
@@ -394,6 +496,97 @@ def test_search_puts_the_plain_product_before_its_variants(
     found = [p.id for p in catalogue.search(query)]
     assert found[0] == first
     assert len(found) > 1  # the variants are still there, after it
+
+
+@pytest.mark.parametrize(
+    ("generic", "brand", "plain", "variant"),
+    [
+        ("cyclobenzaprine", "Flexeril", "cyclobenzaprine-tablet", "cyclobenzaprine-er-capsule"),
+        ("tizanidine", "Zanaflex", "tizanidine-tablet", "tizanidine-capsule"),
+        ("methocarbamol", "Robaxin", "methocarbamol-tablet", None),
+        ("baclofen", "Lioresal", "baclofen-tablet", "baclofen-oral-solution"),
+        ("metaxalone", "Skelaxin", "metaxalone-tablet", None),
+        ("orphenadrine", "Norflex", "orphenadrine-er-tablet", None),
+        ("chlorzoxazone", "Lorzone", "chlorzoxazone-tablet", None),
+        ("dantrolene", "Dantrium", "dantrolene-capsule", None),
+        ("carisoprodol", "Soma", "carisoprodol-tablet", None),
+        ("gepirone", "Exxua", "gepirone-er-tablet", None),
+        ("isocarboxazid", "Marplan", "isocarboxazid-tablet", None),
+        ("desipramine", "Norpramin", "desipramine-tablet", None),
+        ("escitalopram", "Lexapro", "escitalopram-tablet", "escitalopram-oral-solution"),
+        ("citalopram", "Celexa", "citalopram-tablet", "citalopram-oral-solution"),
+        ("sertraline", "Zoloft", "sertraline-tablet", "sertraline-oral-concentrate"),
+        ("olanzapine", "Zyprexa", "olanzapine-tablet", "olanzapine-pamoate-er-injection"),
+        ("aripiprazole", "Abilify", "aripiprazole-tablet", "aripiprazole-lauroxil-er-injection"),
+        ("haloperidol", "Haldol", "haloperidol-tablet", "haloperidol-lactate-injection"),
+        ("clozapine", "Clozaril", "clozapine-tablet", "clozapine-oral-suspension"),
+        ("asenapine", "Saphris", "asenapine-sl-tablet", "asenapine-patch"),
+        ("thioridazine", "Mellaril", "thioridazine-tablet", None),
+        ("trifluoperazine", "Stelazine", "trifluoperazine-tablet", None),
+        ("pimozide", "Orap", "pimozide-tablet", None),
+        ("dexmedetomidine", "Igalmi", "dexmedetomidine-sl-film", None),
+        ("lamotrigine", "Lamictal", "lamotrigine-tablet", "lamotrigine-odt"),
+        ("carbamazepine", "Tegretol", "carbamazepine-tablet", "carbamazepine-er-tablet"),
+        ("oxcarbazepine", "Trileptal", "oxcarbazepine-tablet", "oxcarbazepine-er-tablet"),
+        ("topiramate", "Topamax", "topiramate-tablet", "topiramate-er-capsule"),
+        ("clonidine", "Catapres", "clonidine-tablet", "clonidine-patch"),
+        ("metformin", "Glucophage", "metformin-tablet", "metformin-er-tablet"),
+        ("amantadine", "Symmetrel", "amantadine-capsule", None),
+        ("diphenhydramine", "Benadryl", "diphenhydramine-capsule", None),
+        ("donepezil", "Aricept", "donepezil-tablet", None),
+        ("memantine", "Namenda", "memantine-tablet", None),
+        ("nalmefene", "Opvee", "nalmefene-nasal-spray", None),
+    ],
+)
+def test_search_finds_each_neighbour_by_generic_and_brand_plain_product_first(
+    catalogue: Catalogue, generic: str, brand: str, plain: str, variant: str | None
+) -> None:
+    by_generic = ids(catalogue.search(generic))
+
+    assert by_generic[0] == plain
+    if variant is not None:
+        assert variant in by_generic
+    assert ids(catalogue.search(brand))[0] == plain
+
+
+@pytest.mark.parametrize(
+    ("brand", "product_id"),
+    [
+        ("Amrix", "cyclobenzaprine-er-capsule"),
+        ("Zyprexa Relprevv", "olanzapine-pamoate-er-injection"),
+        ("Aristada", "aripiprazole-lauroxil-er-injection"),
+        ("Aristada Initio", "aripiprazole-lauroxil-initio-injection"),
+        ("Secuado", "asenapine-patch"),
+        ("Versacloz", "clozapine-oral-suspension"),
+        ("Adasuve", "loxapine-inhalation-powder"),
+        ("Nuedexta", "dextromethorphan-quinidine-capsule"),
+        ("Limbitrol", "chlordiazepoxide-amitriptyline-tablet"),
+        ("Librax", "chlordiazepoxide-clidinium-capsule"),
+        ("Oxtellar XR", "oxcarbazepine-er-tablet"),
+        ("Trokendi XR", "topiramate-er-capsule"),
+        ("Depakote Sprinkle", "divalproex-dr-sprinkle-capsule"),
+        ("Catapres-TTS", "clonidine-patch"),
+        ("Lamictal ODT", "lamotrigine-odt"),
+        ("Glucophage XR", "metformin-er-tablet"),
+    ],
+)
+def test_search_finds_each_variant_by_its_own_brand(
+    catalogue: Catalogue, brand: str, product_id: str
+) -> None:
+    assert ids(catalogue.search(brand))[0] == product_id
+
+
+def test_an_order_for_a_drug_missing_from_the_catalogue_is_still_treated_as_controlled(
+    catalogue: Catalogue,
+) -> None:
+    # Carisoprodol with aspirin and codeine is a real product this catalogue does not carry.
+    decision = schedule_for(
+        catalogue, "carisoprodol-aspirin-codeine-tablet", state=None, on=ORDER_DAY
+    )
+
+    assert catalogue.get("carisoprodol-aspirin-codeine-tablet") is None
+    assert decision.controlled
+    assert decision.basis == "not in the catalogue: treated as controlled"
 
 
 @pytest.mark.parametrize("query", ["", "   "])
