@@ -170,13 +170,26 @@ def test_each_federal_schedule_is_found_with_its_cfr_section(
     assert decision.jurisdiction == "federal"
 
 
-def test_carisoprodol_is_schedule_iv_since_2012_and_says_where_from(catalogue: Catalogue) -> None:
-    carisoprodol = catalogue.ingredient("carisoprodol")
+@pytest.mark.parametrize(
+    ("ingredient_id", "rule"),
+    [
+        ("carisoprodol", "76 FR 77330"),
+        ("suvorexant", "79 FR 51243"),
+        ("brexanolone", "84 FR 27938"),
+        ("lemborexant", "85 FR 19387"),
+        ("daridorexant", "87 FR 20313"),
+        ("zuranolone", "88 FR 74347"),
+    ],
+)
+def test_recently_scheduled_ingredients_cite_the_federal_register_rule(
+    catalogue: Catalogue, ingredient_id: str, rule: str
+) -> None:
+    ingredient = catalogue.ingredient(ingredient_id)
     citations = [source["citation"] for source in packaged_json()["sources"]]
 
-    assert carisoprodol is not None
-    assert (carisoprodol.federal_schedule, carisoprodol.cfr) == (Schedule.IV, "21 CFR 1308.14(c)")
-    assert any("76 FR 77330" in c and "2012-01-11" in c for c in citations)
+    assert ingredient is not None
+    assert (ingredient.federal_schedule, ingredient.cfr) == (Schedule.IV, "21 CFR 1308.14(c)")
+    assert any(rule in c and ingredient_id in c and "1308.14(c)" in c for c in citations)
 
 
 def test_the_catalogue_version_is_at_least_the_december_2026_upkeep(catalogue: Catalogue) -> None:
