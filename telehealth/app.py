@@ -12,14 +12,17 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from telehealth.config import Settings
+from telehealth.config import ConfigError, Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
+from telehealth.escalator import Escalator
 from telehealth.http import middleware
 from telehealth.http.context import CLOCK, SETTINGS
 from telehealth.http.routes import setup_routes
 from telehealth.mailer import Mailer
+from telehealth.measures.instruments import packaged_instruments
+from telehealth.measures.questionnaires import MeasuresPolicy, check_policy
 from telehealth.signaling.precall import setup_precall
-from telehealth.signaling.server import setup_signaling
+from telehealth.signaling.server import SIGNALING, setup_signaling
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -27,6 +30,7 @@ ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    check_measures_settings(settings)
     app = web.Application(
         middlewares=[
             middleware.request_context,
@@ -61,7 +65,49 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.cleanup_ctx.append(close_engine)
     if settings.smtp_url:
         setup_mailer(app)
+    setup_escalator(app)
     return app
+
+
+def check_measures_settings(settings: Settings) -> None:
+    """A questionnaire named in the settings must exist in the instruments file."""
+    unknown = check_policy(MeasuresPolicy.from_settings(settings), packaged_instruments())
+    if unknown:
+        known = ", ".join(sorted(packaged_instruments().instruments))
+        raise ConfigError(
+            "TELEHEALTH_MEASURES_FOLLOW_UP / TELEHEALTH_MEASURES_INITIAL_EVALUATION: unknown "
+            f"questionnaire {', '.join(unknown)} (known: {known})"
+        )
+
+
+ESCALATOR: web.AppKey[Escalator] = web.AppKey("escalator", Escalator)
+
+
+def setup_escalator(app: web.Application) -> None:
+    """Escalate safety alerts nobody acknowledged in time, from this process."""
+    settings = app[SETTINGS]
+
+    async def notify(alert_ids: list[int]) -> None:
+        signaling = app[SIGNALING]
+        for alert_id in alert_ids:
+            await signaling.safety_alert(alert_id, escalated=True)
+        if MAILER in app:
+            app[MAILER].wake()
+
+    escalator = Escalator(
+        app[middleware.SESSIONMAKER],
+        app[CLOCK],
+        after_minutes=settings.safety_escalation_minutes,
+        notify=notify,
+    )
+    app[ESCALATOR] = escalator
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        escalator.start()
+        yield
+        await escalator.stop()
+
+    app.cleanup_ctx.append(run)
 
 
 MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)

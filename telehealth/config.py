@@ -69,8 +69,20 @@ class Settings(BaseSettings):
     # smtp://[user:password@]host[:port] (STARTTLS required unless on loopback) or smtps://.
     smtp_url: str | None = Field(default=None, repr=False)
     mail_from: str = ""
+    # Measurement-based care: which questionnaires each visit type asks before the visit
+    # (instrument ids from telehealth/measures/data/instruments.json; empty: none).
+    measures_follow_up: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["phq9", "gad7"]
+    )
+    measures_initial_evaluation: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["phq9", "gad7"]
+    )
+    # A safety alert still open after this long is escalated to every administrator.
+    safety_escalation_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
-    @field_validator("stun_urls", "turn_urls", mode="before")
+    @field_validator(
+        "stun_urls", "turn_urls", "measures_follow_up", "measures_initial_evaluation", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

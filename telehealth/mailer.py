@@ -25,6 +25,9 @@ from telehealth import audit
 from telehealth.auth import joinlinks
 from telehealth.auth.models import PatientProfile, User
 from telehealth.config import Settings
+from telehealth.measures import questionnaires
+from telehealth.measures.models import SafetyAlert
+from telehealth.measures.questionnaires import MeasuresPolicy
 from telehealth.notify import outbox
 from telehealth.notify.models import EmailKind, VisitEmail
 from telehealth.uow import unit_of_work
@@ -109,7 +112,11 @@ class Mailer:
                 return 0
             now = self.clock()
             visit = await session.get(Visit, row.visit_id)
-            reason = outbox.still_worth_sending(row, visit, now)
+            if row.kind is EmailKind.safety_escalation:
+                alert = await session.get(SafetyAlert, row.alert_id) if row.alert_id else None
+                reason = None if alert is not None else "alert_gone"
+            else:
+                reason = outbox.still_worth_sending(row, visit, now)
             if reason is not None or visit is None:
                 outbox.mark_skipped(row, reason or "visit_gone")
                 return 0
@@ -135,6 +142,16 @@ class Mailer:
     async def _compose(
         self, session: AsyncSession, row: VisitEmail, visit: Visit, now: datetime
     ) -> outbox.Message | None:
+        if row.kind is EmailKind.safety_escalation:
+            staff = await session.get(User, row.recipient_id) if row.recipient_id else None
+            if staff is None or not staff.email or not staff.is_active or row.alert_id is None:
+                return None
+            return outbox.compose_escalation(
+                to=staff.email,
+                alert_id=row.alert_id,
+                minutes=self.settings.safety_escalation_minutes,
+                alerts_url=f"{self.settings.base_url}/alerts",
+            )
         profile = await session.get(PatientProfile, row.patient_id)
         prescriber = await session.get(User, visit.prescriber_id)
         if profile is None or not profile.email or prescriber is None:
@@ -142,6 +159,13 @@ class Mailer:
         video = visit.modality is Modality.telehealth
         live = row.kind is not EmailKind.cancelled
         base = self.settings.base_url
+        pending = (
+            await questionnaires.pending_for_visit(
+                session, visit, MeasuresPolicy.from_settings(self.settings)
+            )
+            if live
+            else []
+        )
         return outbox.compose(
             visit,
             row.kind,
@@ -156,6 +180,11 @@ class Mailer:
             precall_url=f"{base}/precall" if video and live else None,
             host=self.host,
             now=now,
+            questionnaire_url=(
+                joinlinks.questionnaire_url(base, visit, self.settings.secret_key)
+                if pending
+                else None
+            ),
         )
 
     async def _send(self, message: outbox.Message) -> None:
@@ -166,13 +195,14 @@ class Mailer:
         email["Message-ID"] = make_msgid(domain=self.host)
         email["Auto-Submitted"] = "auto-generated"
         email.set_content(message.text)
-        email.add_attachment(
-            message.invite,
-            maintype="text",
-            subtype="calendar",
-            filename="visit.ics",
-            params={"method": message.invite_method},
-        )
+        if message.invite:
+            email.add_attachment(
+                message.invite,
+                maintype="text",
+                subtype="calendar",
+                filename="visit.ics",
+                params={"method": message.invite_method},
+            )
         smtp = self._smtp
         implicit_tls, start_tls = tls_mode(smtp.scheme, smtp.hostname)
         await aiosmtplib.send(

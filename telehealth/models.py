@@ -10,6 +10,7 @@ from telehealth.auth.models import (
     UserSession,
 )
 from telehealth.db import metadata
+from telehealth.measures.models import QuestionnaireResponse, SafetyAlert
 from telehealth.notify.models import VisitEmail
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.visits.models import (
@@ -39,6 +40,8 @@ __all__ = [
     "PatientMedication",
     "PatientProfile",
     "PrescriberProfile",
+    "QuestionnaireResponse",
+    "SafetyAlert",
     "TimeClaim",
     "User",
     "UserSession",

@@ -87,6 +87,16 @@ def link_is_live(visit: Visit, now: datetime) -> bool:
     )
 
 
+def questionnaire_link_is_live(visit: Visit, now: datetime) -> bool:
+    """The same link opens the visit's questionnaires from booking until the visit's end
+    (the reminder email sends the patient there a day before)."""
+    return visit.status in ACTIVE_STATUSES and now < visit.end
+
+
+def questionnaire_url(base_url: str, visit: Visit, secret: str) -> str:
+    return f"{base_url.rstrip('/')}/questionnaires/{make_token(visit, secret)}"
+
+
 @dataclass(frozen=True)
 class JoinOpened:
     visit: Visit
@@ -103,9 +113,13 @@ async def open_join_link(
     secret: str,
     max_attempts: int,
     source_address: str | None,
+    purpose: str | None = None,
 ) -> JoinOpened | None:
     """A session limited to the link's visit, or None for any mismatch (the caller answers
-    404 without raising, so the failed-try counter is committed)."""
+    404 without raising, so the failed-try counter is committed).
+
+    With `purpose` "questionnaires" the session may only answer the visit's questionnaires,
+    and the link opens from booking on instead of 30 minutes before the start."""
     decoded = read_token(token, secret)
     if decoded is None:
         _refuse(session, None, None, "bad_token")
@@ -119,7 +133,8 @@ async def open_join_link(
     if visit.sequence != sequence:
         _refuse(session, visit_id, visit.patient_id, "superseded")
         return None
-    if not link_is_live(visit, now):
+    live = questionnaire_link_is_live(visit, now) if purpose else link_is_live(visit, now)
+    if not live:
         _refuse(session, visit_id, visit.patient_id, "not_open")
         return None
     token_hash = hash_token(token)
@@ -150,6 +165,7 @@ async def open_join_link(
         source_address=source_address,
         visit_id=visit.id,
         visit_sequence=visit.sequence,
+        purpose=purpose,
     )
     return JoinOpened(visit=visit, user=user, session_token=session_token)
 

@@ -33,6 +33,8 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     role: Role = Field(sa_column=enum_column(Role, index=True))
     full_name: str = Field(max_length=200)
+    # Staff contact address (safety escalations); a patient's is on their profile.
+    email: str | None = Field(default=None, max_length=254)
     is_active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -93,6 +95,9 @@ class UserSession(SQLModel, table=True):
     visit_id: int | None = Field(default=None, foreign_key="visits.id")
     # The visit's sequence when the link was opened: a move or cancellation ends the session.
     visit_sequence: int | None = None
+    # What a join-link session may do: None, the visit; "questionnaires", only answer the
+    # visit's questionnaires (opened before the call window, from the reminder email).
+    purpose: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -15,6 +15,8 @@ class Actor:
     username: str = ""
     # A patient who came in through a join link may reach that one visit only.
     visit_scope: int | None = None
+    # A join-link session opened early for the visit's questionnaires: nothing else.
+    questionnaires_only: bool = False
 
 
 def ensure_role(actor: Actor, *roles: Role, hide: bool = False) -> None:

@@ -39,6 +39,10 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+# UserSession.purpose of a join-link session that may only answer questionnaires.
+QUESTIONNAIRES_PURPOSE = "questionnaires"
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -120,11 +124,18 @@ async def create_user(
     if existing.first() is not None:
         raise Conflict("That username is taken. Choose another.", code="username_taken")
 
+    email = data.get("email")
+    if email in ("", None):
+        email = None
+    elif not isinstance(email, str) or not _EMAIL.match(email):
+        raise InvalidInput("email must be an email address.", field="email")
     user = User(
         username=username,
         role=role,
         full_name=full_name,
         password_hash=hash_password(password) if password else None,
+        # Staff are reached here (safety escalations); a patient's address is on the profile.
+        email=None if role is Role.patient else email,
         created_at=now,
     )
     session.add(user)
@@ -132,9 +143,6 @@ async def create_user(
     assert user.id is not None
 
     if role is Role.patient:
-        email = data.get("email")
-        if email is not None and (not isinstance(email, str) or not _EMAIL.match(email)):
-            raise InvalidInput("email must be an email address.", field="email")
         dob = _date(data.get("date_of_birth"), "date_of_birth")
         if dob > now.date():
             raise InvalidInput("date_of_birth cannot be in the future.", field="date_of_birth")
@@ -296,6 +304,7 @@ async def start_session(
     source_address: str | None,
     visit_id: int | None = None,
     visit_sequence: int | None = None,
+    purpose: str | None = None,
 ) -> str:
     """Open a session and return its cookie token (only the hash is stored)."""
     assert user.id is not None
@@ -305,6 +314,7 @@ async def start_session(
         user_id=user.id,
         visit_id=visit_id,
         visit_sequence=visit_sequence,
+        purpose=purpose,
         created_at=now,
         last_seen_at=now,
         source_address=source_address,
@@ -318,7 +328,7 @@ async def start_session(
         row.id,
         user_id=user.id,
         role=user.role.value,
-        detail={"via": "join_link" if visit_id else "password"},
+        detail={"via": (purpose or "join_link") if visit_id else "password"},
         patient_id=user.id if user.role is Role.patient else None,
     )
     return token
@@ -383,7 +393,11 @@ async def resolve_session(
             update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
         )
     actor = Actor(
-        user_id=user.id or 0, role=user.role, username=user.username, visit_scope=row.visit_id
+        user_id=user.id or 0,
+        role=user.role,
+        username=user.username,
+        visit_scope=row.visit_id,
+        questionnaires_only=row.purpose == QUESTIONNAIRES_PURPOSE,
     )
     return ResolvedSession(actor, row.id, user=user)
 

@@ -22,6 +22,7 @@ from telehealth.http.context import (
     require_actor,
     settings_of,
 )
+from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
 from telehealth.scheduling import policy
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.slots import format_local, format_time
@@ -470,6 +471,17 @@ async def join(request: web.Request) -> web.StreamResponse:
     )
     if opened is None:
         return web.json_response(JOIN_NOT_FOUND, status=404)
-    response = web.json_response({"visit_id": opened.visit.id, "user": user_json(opened.user)})
+    visit_id = opened.visit.id
+    # The questionnaires the visit asks come before the device check.
+    pending = await pending_for_visit(
+        db(request), opened.visit, MeasuresPolicy.from_settings(settings)
+    )
+    response = web.json_response(
+        {
+            "visit_id": visit_id,
+            "user": user_json(opened.user),
+            "next": f"/visits/{visit_id}/questionnaires" if pending else f"/visit/{visit_id}",
+        }
+    )
     set_session_cookie(request, response, opened.session_token)
     return response

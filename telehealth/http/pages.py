@@ -25,6 +25,7 @@ from telehealth.http.context import (
     see_other,
 )
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
+from telehealth.http.pages_measures import open_alert_rows, patient_measures_context
 from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
@@ -59,6 +60,8 @@ async def index(request: web.Request) -> web.StreamResponse:
     actor = actor_or_none(request)
     if actor is None:
         raise web.HTTPSeeOther("/login")
+    if actor.questionnaires_only:
+        raise web.HTTPSeeOther(f"/visits/{actor.visit_scope}/questionnaires")
     if actor.visit_scope is not None:
         raise web.HTTPSeeOther(f"/visit/{actor.visit_scope}")
     raise web.HTTPSeeOther(HOME_BY_ROLE[actor.role])
@@ -120,12 +123,17 @@ def _home(role: Role, template: str) -> Any:
         context: dict[str, Any] = {"user": user}
         if role is Role.patient:
             context["summaries"] = await _summaries(request, actor)
+            context.update(await patient_measures_context(request, actor))
         if role is Role.prescriber:
             from telehealth.auth.models import PrescriberProfile
 
             profile = await db(request).get(PrescriberProfile, actor.user_id)
             context["timezone"] = profile.timezone if profile else None
             context["to_sign"] = await _notes_to_sign(request, actor, context["timezone"])
+        if role in (Role.prescriber, Role.admin):
+            context["open_alerts"] = await open_alert_rows(
+                db(request), actor, context.get("timezone")
+            )
         return aiohttp_jinja2.render_template(template, request, context)
 
     return handler

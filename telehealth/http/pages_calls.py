@@ -17,7 +17,9 @@ from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.errors import NotFound
 from telehealth.http.context import db, path_id, require_actor, settings_of
+from telehealth.http.pages_measures import open_alert_rows
 from telehealth.http.pages_visits import record_panel_context
+from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Modality, VisitStatus
 
@@ -109,6 +111,9 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
     prescriber = await session.get(User, visit.prescriber_id)
     if profile is None or prescriber is None:
         raise NotFound()
+    pending = await pending_for_visit(
+        session, visit, MeasuresPolicy.from_settings(settings_of(request))
+    )
     record_visit(session, Action.read, visit, detail={"view": "patient_visit_page"})
     return aiohttp_jinja2.render_template(
         "patient_visit.html",
@@ -121,6 +126,10 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
             "prescriber_name": prescriber.full_name,
             "when": local_time(visit.start, profile.timezone),
             "home_state": visit.location_state or profile.state,
+            # Before check-in only: once waiting, the call comes first.
+            "pending_questionnaires": [i.name for i in pending]
+            if visit.status is VisitStatus.booked
+            else [],
             "states": STATES,
         },
     )
@@ -140,6 +149,7 @@ async def prescriber_call_page(request: web.Request) -> web.StreamResponse:
         raise NotFound()
     record_visit(session, Action.read, visit, detail={"view": "prescriber_call_page"})
     context = await record_panel_context(session, actor, visit)
+    context["open_alerts"] = await open_alert_rows(session, actor, profile.timezone)
     return aiohttp_jinja2.render_template(
         "prescriber_call.html",
         request,

@@ -15,6 +15,7 @@ from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session
 from telehealth.errors import NotFound
 from telehealth.http.context import db, path_id, require_actor
+from telehealth.http.pages_measures import measures_panel_context
 from telehealth.visits import notes, orders
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Visit
@@ -31,9 +32,11 @@ async def record_panel_context(session: AsyncSession, actor: Actor, visit: Visit
     profile = await session.get(PatientProfile, visit.patient_id)
     writable = notes.can_write_notes(actor, visit)
     viewer = await session.get(PrescriberProfile, actor.user_id)
+    zone = viewer.timezone if viewer else None
     return {
         # Times the panel's scripts show are in the viewer's own zone, like the page's.
-        "timezone": viewer.timezone if viewer else None,
+        "timezone": zone,
+        "measures": await measures_panel_context(session, actor, visit.patient_id, zone),
         "record": {
             "visit_id": visit.id,
             "patient_id": visit.patient_id,

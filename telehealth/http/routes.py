@@ -9,12 +9,14 @@ from aiohttp import web
 from telehealth.http import (
     api_auth,
     api_calls,
+    api_measures,
     api_precall,
     api_scheduling,
     api_visits,
     openapi,
     pages,
     pages_calls,
+    pages_measures,
     pages_scheduling,
     pages_visits,
 )
@@ -26,11 +28,13 @@ def setup_routes(app: web.Application, web_root: Path) -> None:
         api_scheduling,
         api_visits,
         api_calls,
+        api_measures,
         api_precall,
         pages,
         pages_scheduling,
         pages_visits,
         pages_calls,
+        pages_measures,
         openapi,
     ):
         app.router.add_routes(module.routes)

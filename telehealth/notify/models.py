@@ -15,6 +15,8 @@ class EmailKind(StrEnum):
     rescheduled = "rescheduled"
     cancelled = "cancelled"
     reminder = "reminder"  # a day before the visit
+    # To an administrator: a safety alert is still open (ids and a link only).
+    safety_escalation = "safety_escalation"
 
 
 class EmailStatus(StrEnum):
@@ -27,7 +29,7 @@ class EmailStatus(StrEnum):
 
 
 class VisitEmail(SQLModel, table=True):
-    """One email to a patient about one change to a visit.
+    """One email to a patient about one change to a visit (or to staff about an alert).
 
     It holds no message text, address or link: the mailer renders it when it sends, from the
     visit as it then stands, so nothing clinical or secret waits in this table.
@@ -40,6 +42,9 @@ class VisitEmail(SQLModel, table=True):
     patient_id: int = Field(foreign_key="users.id")
     kind: EmailKind = Field(sa_column=enum_column(EmailKind))
     visit_sequence: int
+    # Set for messages to staff (an administrator): sent to that user, not to the patient.
+    recipient_id: int | None = Field(default=None, foreign_key="users.id")
+    alert_id: int | None = Field(default=None, foreign_key="safety_alerts.id")
     status: EmailStatus = Field(
         default=EmailStatus.pending,
         sa_column=enum_column(EmailStatus, default=EmailStatus.pending, index=True),

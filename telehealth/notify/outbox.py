@@ -120,6 +120,7 @@ def compose(
     precall_url: str | None,
     host: str,
     now: datetime,
+    questionnaire_url: str | None = None,
 ) -> Message:
     """The email for a change to a visit, in the patient's own zone."""
     when = format_local(visit.start, timezone)
@@ -159,6 +160,13 @@ def compose(
                 lines += ["", f"Check your camera and connection beforehand: {precall_url}"]
         else:
             lines.append("Please arrive 10 minutes early.")
+        if questionnaire_url:
+            lines += [
+                "",
+                "Before the visit, please answer a few short questions about how you have",
+                "been (about 3 minutes; your prescriber reviews them with you):",
+                questionnaire_url,
+            ]
         lines += ["", "The attached invitation adds the visit to your calendar."]
     lines += ["", "Please do not reply to this email: the mailbox is not read."]
     return Message(
@@ -167,6 +175,33 @@ def compose(
         text="\n".join(lines) + "\n",
         invite=invite,
         invite_method="CANCEL" if visit.status is VisitStatus.cancelled else "PUBLISH",
+    )
+
+
+def compose_escalation(
+    *, to: str, alert_id: int, minutes: int, alerts_url: str, invite: bytes = b""
+) -> Message:
+    """The email to an administrator about a safety alert nobody has acknowledged: its number
+    and a link only. Who the patient is and what they answered stay behind the sign-in."""
+    text = "\n".join(
+        [
+            "Hello,",
+            "",
+            f"Safety alert number {alert_id} has been open for more than {minutes} minutes",
+            "and nobody has acknowledged it yet. It needs a clinician's attention today.",
+            "",
+            "Sign in to see it and act on it:",
+            alerts_url,
+            "",
+            "Please do not reply to this email: the mailbox is not read.",
+        ]
+    )
+    return Message(
+        to=to,
+        subject=f"Safety alert {alert_id} needs attention",
+        text=text + "\n",
+        invite=invite,
+        invite_method="",
     )
 
 

@@ -32,6 +32,11 @@ def dashboard_room(user_id: int) -> str:
     return f"dashboard:{user_id}"
 
 
+def admin_alerts_room() -> str:
+    """Every administrator's dashboard: safety alerts escalated to them."""
+    return "alerts:admins"
+
+
 def recheck_due(last: datetime | None, now: datetime) -> bool:
     """Whether a connection last checked at `last` must be checked again before relaying."""
     # A clock that went backwards counts as due: never trust a check from the future.

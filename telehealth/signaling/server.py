@@ -35,18 +35,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
 from telehealth.auth import service as auth_service
-from telehealth.auth.models import Role
+from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.errors import DomainError, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from telehealth.http.context import CLOCK, SETTINGS, client_address
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
+from telehealth.measures import alerts
+from telehealth.measures.models import AlertStatus, SafetyAlert
 from telehealth.signaling import protocol
 from telehealth.signaling.protocol import error_ack, other_role
 from telehealth.signaling.rooms import (
     RateLimiter,
     Seat,
     Seats,
+    admin_alerts_room,
     dashboard_room,
     recheck_due,
     seat_room,
@@ -426,7 +429,9 @@ class Signaling:
             raise socketio.exceptions.ConnectionRefusedError(
                 "Sign in, or open your visit link again, to connect.", {"code": "not_signed_in"}
             )
-        if actor.role not in (Role.patient, Role.prescriber):
+        if actor.role not in (Role.patient, Role.prescriber, Role.admin):
+            # Administrators connect for their dashboard only (escalated safety alerts); a
+            # call's join checks that the caller is its patient or prescriber.
             raise socketio.exceptions.ConnectionRefusedError(
                 "Only a visit's patient and prescriber connect to calls.", {"code": "forbidden"}
             )
@@ -654,9 +659,16 @@ class Signaling:
             raise protocol.ProtocolError("Send an empty object with watch_dashboard.")
         async with self._uow(conn, sid) as session:
             actor = await self._require_actor(session, conn)
-            if actor.role is not Role.prescriber or actor.visit_scope is not None:
-                raise PermissionDenied("Only prescribers have a dashboard.")
-            waiting = await lifecycle.waiting_for(session, actor=actor)
+            if actor.visit_scope is not None or actor.role not in (Role.prescriber, Role.admin):
+                raise PermissionDenied("Only prescribers and administrators have a dashboard.")
+            if actor.role is Role.admin:
+                waiting = []
+            else:
+                waiting = await lifecycle.waiting_for(session, actor=actor)
+        if actor.role is Role.admin:
+            # Administrators hear of safety alerts escalated to them; they have no waiting room.
+            await self.sio.enter_room(sid, admin_alerts_room(), namespace=NAMESPACE)
+            return {"ok": True, "waiting": []}
         await self.sio.enter_room(sid, dashboard_room(actor.user_id), namespace=NAMESPACE)
         entries = [_waiting_wire(w) for w in waiting]
         for entry in entries:
@@ -709,6 +721,36 @@ class Signaling:
         await self.sio.emit(
             "waiting_room", data, room=dashboard_room(visit.prescriber_id), namespace=NAMESPACE
         )
+
+    async def safety_alert(self, alert_id: int, *, escalated: bool = False) -> None:
+        """Push a safety alert to its prescriber's screens (dashboard and call page), and, once
+        escalated, to every administrator's. Reaching a screen is audited as shown."""
+        async with self._uow(None, "notify") as session:
+            alert = await session.get(SafetyAlert, alert_id)
+            patient = await session.get(User, alert.patient_id) if alert else None
+            if alert is None or patient is None or alert.status is not AlertStatus.open:
+                return
+            alerts.mark_shown(
+                session,
+                alert,
+                where="admin_dashboard" if escalated else "prescriber_dashboard",
+                user_id=None if escalated else alert.prescriber_id,
+                role=Role.admin.value if escalated else Role.prescriber.value,
+            )
+        data = {
+            "alert_id": alert.id,
+            "patient_name": patient.full_name,
+            "patient_id": alert.patient_id,
+            "visit_id": alert.visit_id,
+            "kind": alert.kind.value,
+            "created_at": alert.created_at.isoformat(),
+            "escalated": alert.escalated_at is not None,
+        }
+        await self.sio.emit(
+            "safety_alert", data, room=dashboard_room(alert.prescriber_id), namespace=NAMESPACE
+        )
+        if escalated:
+            await self.sio.emit("safety_alert", data, room=admin_alerts_room(), namespace=NAMESPACE)
 
     async def _status_changed(self, visit: Visit) -> None:
         assert visit.id is not None
@@ -911,6 +953,11 @@ def after_commit(request: web.Request, kind: str, visit_id: int) -> None:
     `checked_in`, `admitted`, `finished` and `changed` (cancelled, rescheduled, no-show).
     """
     _queue(request, lambda signaling: signaling.visit_changed(kind, visit_id))
+
+
+def alert_after_commit(request: web.Request, alert_id: int) -> None:
+    """After this request commits, show the new safety alert on its prescriber's screens."""
+    _queue(request, lambda signaling: signaling.safety_alert(alert_id))
 
 
 def sessions_ended_after_commit(

@@ -13,6 +13,9 @@ from telehealth.visits.models import Visit
 
 
 def can_see_visit(actor: Actor, visit: Visit) -> bool:
+    if actor.questionnaires_only:
+        # Opened early for the questionnaires (telehealth.measures): not the visit itself.
+        return False
     if actor.visit_scope is not None:
         # A join-link session reaches its own visit and nothing else.
         return actor.visit_scope == visit.id and actor.user_id == visit.patient_id
@@ -66,6 +69,8 @@ async def get_visit_for(
 
 def is_participant(actor: Actor, visit: Visit) -> bool:
     """The visit's own patient or prescriber (the only ones who may join its call)."""
-    return actor.user_id in (visit.patient_id, visit.prescriber_id) and (
-        actor.visit_scope is None or actor.visit_scope == visit.id
+    return (
+        actor.user_id in (visit.patient_id, visit.prescriber_id)
+        and (actor.visit_scope is None or actor.visit_scope == visit.id)
+        and not actor.questionnaires_only
     )

@@ -15,6 +15,8 @@ PUBLIC = {
     ("POST", "/api/session"),
     ("POST", "/api/join"),
     ("GET", "/join/{token}"),
+    ("GET", "/questionnaires/{token}"),
+    ("POST", "/api/questionnaire-link"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),

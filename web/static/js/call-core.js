@@ -33,9 +33,12 @@ const FINAL_JOIN_ERRORS = new Set(["not_found", "not_signed_in", "forbidden", "i
 // The /visits socket. socket.io reconnects a lost transport by itself, but a namespace
 // connection the server never acknowledges (a failure on its side) would wait forever:
 // the guard starts such an attempt over.
-export function openVisitSocket({ shouldRetry = () => true } = {}) {
+// `separate`: a connection of its own rather than the page's shared one (a page whose call
+// may close its socket keeps its other live panels connected).
+export function openVisitSocket({ shouldRetry = () => true, separate = false } = {}) {
   const socket = io("/visits", {
     path: "/socket.io",
+    forceNew: separate,
     reconnectionDelay: 500,
     reconnectionDelayMax: 4000,
   });

@@ -45,7 +45,8 @@ form.addEventListener("submit", async (event) => {
   if (ok) {
     const id = data.visit_id || (data.visit && data.visit.id) || data.id;
     // replace(): the link page leaves the history, so Back does not return to it.
-    window.location.replace(id ? `/visit/${id}` : "/");
+    // The questionnaires the visit asks come first (`next`), then the device check.
+    window.location.replace(data.next || (id ? `/visit/${id}` : "/"));
     return;
   }
   if (status === 404) {

@@ -2,6 +2,7 @@
 // A new arrival raises the badge, is announced to screen readers, and (once the prescriber
 // has switched sound on, which is also the user gesture browsers need) plays a short tone.
 import { openVisitSocket } from "./call-core.js";
+import { soundSwitch } from "./chime.js";
 
 const panel = document.getElementById("waiting-panel");
 const $ = (id) => document.getElementById(id);
@@ -13,67 +14,11 @@ const connection = $("waiting-connection");
 const soundButton = $("waiting-sound");
 const baseTitle = document.title;
 const waiting = new Map(); // visit_id -> {visit_id, patient_name, since, connected}
-const SOUND_KEY = "telehealth.waitingSound";
-
-let audio = null;
-let soundOn = false;
-
-function setSound(on) {
-  soundOn = on;
-  soundButton.setAttribute("aria-pressed", String(on));
-  soundButton.textContent = on ? "Sound alerts are on (turn off)" : "Play a sound when a patient arrives";
-  try {
-    window.localStorage.setItem(SOUND_KEY, on ? "on" : "off");
-  } catch {
-    // Private browsing: the choice lasts for this page only.
-  }
-}
-
-function ensureAudio() {
-  const Context = window.AudioContext || window.webkitAudioContext;
-  if (!Context) return null;
-  if (!audio) audio = new Context();
-  if (audio.state === "suspended") audio.resume();
-  return audio;
-}
-
-function tone() {
-  if (!soundOn) return;
-  const context = ensureAudio();
-  if (!context || context.state !== "running") return;
-  const start = context.currentTime;
-  for (const [offset, pitch] of [[0, 660], [0.22, 880]]) {
-    const osc = context.createOscillator();
-    const gain = context.createGain();
-    osc.type = "sine";
-    osc.frequency.value = pitch;
-    gain.gain.setValueAtTime(0.0001, start + offset);
-    gain.gain.exponentialRampToValueAtTime(0.25, start + offset + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.18);
-    osc.connect(gain).connect(context.destination);
-    osc.start(start + offset);
-    osc.stop(start + offset + 0.2);
-  }
-}
-
-soundButton.addEventListener("click", () => {
-  const on = !soundOn;
-  if (on) ensureAudio();
-  setSound(on);
-  if (on) tone();
+const chime = soundSwitch(soundButton, {
+  storageKey: "telehealth.waitingSound",
+  offText: "Play a sound when a patient arrives",
+  onText: "Sound alerts are on (turn off)",
 });
-
-// Remembered "on": the first click or key press anywhere unlocks audio again.
-try {
-  if (window.localStorage.getItem(SOUND_KEY) === "on") {
-    setSound(true);
-    const unlock = () => ensureAudio();
-    document.addEventListener("pointerdown", unlock, { once: true });
-    document.addEventListener("keydown", unlock, { once: true });
-  }
-} catch {
-  // Storage unavailable: sound stays off until switched on.
-}
 
 function minutesSince(iso) {
   const since = new Date(iso);
@@ -134,7 +79,7 @@ function arrive(entry, { quiet = false } = {}) {
     // Restart the highlight animation.
     void panel.offsetWidth;
     panel.classList.add("arrived");
-    tone();
+    chime.play();
   }
 }
 

@@ -1,0 +1,1 @@
+"""Measurement-based care: symptom questionnaires before visits, their course, safety alerts."""
