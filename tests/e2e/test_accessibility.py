@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import PASSWORD, Cast, book_telehealth, make_visit
+from tests.builders import PASSWORD, Cast, book_telehealth, login, make_visit
 
 AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -53,6 +53,14 @@ async def visits(client: Any, sessionmaker: Any, cast: Cast, clock: Any) -> dict
         status="waiting",
         location_state="NY",
     )
+    # Alice's answers on the live visit raise a safety alert, so the pages show the course
+    # of her scores, its chart and the alert panels.
+    await login(client, cast.alice)
+    answers = {str(i): 1 for i in range(1, 10)}
+    answered = await client.put(
+        f"/api/visits/{live}/questionnaires/phq9", json={"answers": answers, "submit": True}
+    )
+    assert answered.status == 200, await answered.text()
     return {"booked": booked, "live": live}
 
 
@@ -71,6 +79,12 @@ async def test_pages_have_no_serious_accessibility_violations(
     await patient.goto(f"/join/{visits['booked']['token']}")
     await patient.get_by_label("Date of birth").fill("1990-05-17")
     await patient.get_by_role("button", name="Continue").click()
+    await patient.wait_for_url(f"**/visits/{visits['booked']['id']}/questionnaires")
+    await patient.get_by_role("radio", name="Several days").first.wait_for()
+    # The crisis resources too, as a patient who answered question 9 sees them.
+    await patient.evaluate("document.getElementById('crisis').hidden = false")
+    found["/visits/{id}/questionnaires"] = await violations(patient)
+    await patient.get_by_role("link", name="Answer later and go to the visit now").click()
     await patient.wait_for_url(f"**/visit/{visits['booked']['id']}")
     devices_work = patient.get_by_role("button", name="My camera and microphone work")
     await devices_work.wait_for()
@@ -85,12 +99,13 @@ async def test_pages_have_no_serious_accessibility_violations(
         "alice": ["/patient"],
         "bob": [
             "/prescriber",
+            "/alerts",
             f"/visits/{visits['live']}/record",
             f"/visits/{visits['live']}/call",
             f"/prescribers/{cast.bob.id}/availability",
         ],
         "sam": ["/scheduler"],
-        "ada": ["/admin", "/admin/audit"],
+        "ada": ["/admin", "/admin/audit", "/alerts"],
     }.items():
         page = await signed_in(new_page, username)
         for path in paths:

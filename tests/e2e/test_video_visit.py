@@ -83,6 +83,9 @@ async def open_call(new_page: Any, client: Any, cast: Cast, clock: Any) -> tuple
     await patient.goto(visit["join_url"])
     await patient.get_by_label("Date of birth").fill("1990-05-17")
     await patient.get_by_role("button", name="Continue").click()
+    # The visit's questionnaires come first; she leaves them for later.
+    await patient.wait_for_url(f"**/visits/{visit_id}/questionnaires")
+    await patient.get_by_role("link", name="Answer later and go to the visit now").click()
     await patient.wait_for_url(f"**/visit/{visit_id}")
 
     # Device check: the camera preview plays; then she checks in from New York.
