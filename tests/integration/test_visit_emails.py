@@ -19,7 +19,15 @@ from sqlmodel import select
 from telehealth.app import create_app
 from telehealth.mailer import Mailer
 from telehealth.notify.models import EmailKind, EmailStatus, VisitEmail
-from tests.builders import Cast, book_telehealth, free_port, login, make_user, open_hours
+from tests.builders import (
+    Cast,
+    book_telehealth,
+    free_port,
+    login,
+    make_user,
+    make_visit,
+    open_hours,
+)
 
 pytestmark = pytest.mark.timeout(60)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -269,3 +277,70 @@ async def test_a_patient_without_an_email_address_gets_no_email(
     assert response.status == 201, await response.text()
     async with sessionmaker() as session:
         assert (await session.execute(select(VisitEmail))).scalars().all() == []
+
+
+async def test_the_reminder_links_to_the_questionnaires_until_they_are_answered(
+    client, new_client, clock, cast: Cast, sessionmaker, settings, smtp
+):
+    import re
+
+    inbox, smtp_url = smtp
+    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    start = in_two_days_at(clock, 10)
+    booked = await book_telehealth(client, sessionmaker, cast, start)
+    assert await mailer.deliver_due() == 1
+    (link,) = re.findall(r"http://\S+/questionnaires/\S+", text_of(inbox.messages[-1]))
+
+    # The link opens the questionnaires (and only them) two days before the visit.
+    token = link.rsplit("/", 1)[1]
+    patient = await new_client()
+    opened = await patient.post(
+        "/api/questionnaire-link", json={"token": token, "date_of_birth": "1990-05-17"}
+    )
+    assert opened.status == 200, await opened.text()
+    for instrument, count in (("phq9", 9), ("gad7", 7)):
+        answered = await patient.put(
+            f"/api/visits/{booked['id']}/questionnaires/{instrument}",
+            json={"answers": {str(i): 0 for i in range(1, count + 1)}, "submit": True},
+        )
+        assert answered.status == 200
+
+    # Answered: the reminder the day before no longer asks.
+    clock.set(start - timedelta(hours=24) + timedelta(minutes=1))
+    assert await mailer.deliver_due() == 1
+    reminder = text_of(inbox.messages[-1])
+    assert "/questionnaires/" not in reminder
+    assert booked["join_url"] in reminder
+
+
+async def test_the_escalation_email_carries_an_alert_number_and_a_link_only(
+    client, clock, cast: Cast, sessionmaker, settings, smtp
+):
+    from telehealth.escalator import Escalator
+
+    inbox, smtp_url = smtp
+    await make_user(sessionmaker, "admin", "avery", email="avery@example.org")
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(hours=3))
+    await login(client, cast.alice)
+    answers = {str(i): 1 for i in range(1, 10)}
+    answered = await client.put(
+        f"/api/visits/{visit}/questionnaires/phq9", json={"answers": answers, "submit": True}
+    )
+    assert answered.status == 200
+
+    async def no_push(_ids: list[int]) -> None:
+        return None
+
+    escalator = Escalator(sessionmaker, clock, after_minutes=15, notify=no_push)
+    clock.advance(minutes=16)
+    (alert_id,) = await escalator.run_once()
+    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    assert await mailer.deliver_due() == 1
+    message = inbox.messages[-1]
+    assert message["To"] == "avery@example.org"
+    assert message["Subject"] == f"Safety alert {alert_id} needs attention"
+    body = text_of(message)
+    assert f"{settings.public_url}/alerts" in body
+    for secret in ("Alice", "Able", "1990", "PHQ", "suicid", "self-harm"):
+        assert secret not in body and secret not in message["Subject"]
+    assert not list(message.iter_attachments())
