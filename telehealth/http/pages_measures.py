@@ -143,22 +143,32 @@ def course_context(result: Course, zone_name: str | None, *, chart_id: str) -> d
 async def measures_panel_context(
     session: AsyncSession, actor: Actor, patient_id: int, zone_name: str | None
 ) -> dict[str, Any] | None:
-    """The course and open alerts for the record panel; None when this prescriber may not
-    read the chart yet (before the patient has come to a visit of theirs)."""
-    if not await can_see_patient_chart(session, actor, patient_id):
-        return None
-    result = await course.patient_course(session, actor=actor, patient_id=patient_id)
-    open_alerts = await alerts.open_alerts_for_patient(session, patient_id)
+    """The open safety alerts and the course of measures for the record panel.
+
+    The alerts this prescriber must act on show even before the patient has come to one of
+    their visits (a new patient's answers before a first visit); the course needs the chart
+    access of a prescriber who treats the patient. None when there is neither."""
+    open_alerts = [
+        a
+        for a in await alerts.open_alerts_for_patient(session, patient_id)
+        if alerts.can_see_alert(actor, a)
+    ]
     for alert in open_alerts:
         alerts.mark_shown(session, alert, where="visit_record")
     zone = _zone(zone_name)
-    return {
-        **course_context(result, zone_name, chart_id=f"trend-{patient_id}"),
+    context: dict[str, Any] = {
         "alerts": [
             {"id": a.id, "created": _day(a.created_at, zone), "visit_id": a.visit_id}
             for a in open_alerts
         ],
+        "course": None,
     }
+    if await can_see_patient_chart(session, actor, patient_id):
+        result = await course.patient_course(session, actor=actor, patient_id=patient_id)
+        context["course"] = course_context(result, zone_name, chart_id=f"trend-{patient_id}")
+    if context["course"] is None and not open_alerts:
+        return None
+    return context
 
 
 @routes.get("/visits/{id}/questionnaires")

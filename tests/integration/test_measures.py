@@ -442,3 +442,38 @@ async def test_the_reminder_link_opens_only_the_questionnaires_days_before(
         "/api/join", json={"token": token, "date_of_birth": "1990-05-17"}
     )
     assert joined.status != 200
+
+
+async def test_a_new_patients_alert_stays_on_the_visit_record_until_acknowledged(
+    client, new_client, sessionmaker, cast: Cast, clock
+):
+    """Before a first visit the prescriber does not treat the patient yet (no chart), but the
+    alert their answers raised is on that visit's record until it is acknowledged."""
+    first = await make_visit(
+        sessionmaker,
+        cast.dana,
+        cast.bob,
+        clock.now + timedelta(days=1),
+        visit_type="initial_evaluation",
+    )
+    dana = await new_client()
+    await login(dana, cast.dana)
+    status, body = await put(dana, first, "phq9", PHQ9_WITH_ITEM9, submit=True)
+    assert (status, body["safety_alert"]) == (200, True)
+
+    await login(client, cast.bob)
+    page = await (await client.get(f"/visits/{first}/record")).text()
+    assert "data-record-alert=" in page
+    assert "Earlier scores show once the patient has come to one of your visits" in page
+    (alert,) = (await (await client.get("/api/alerts?status=open")).json())["alerts"]
+    done = await client.post(
+        f"/api/alerts/{alert['id']}/acknowledge",
+        json={"action": "contacted_patient", "note": "Spoke with Dana by phone."},
+    )
+    assert done.status == 200
+    page = await (await client.get(f"/visits/{first}/record")).text()
+    assert "data-record-alert=" not in page
+    shown = [
+        d for d in await audit_details(sessionmaker, "safety_alert") if d.get("event") == "shown"
+    ]
+    assert any(d.get("where") == "visit_record" for d in shown)
