@@ -18,7 +18,12 @@ from telehealth.uow import unit_of_work
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 (printed on purpose: demo data only)
 
 STAFF: list[dict[str, Any]] = [
-    {"username": "admin", "role": "admin", "full_name": "Avery Admin"},
+    {
+        "username": "admin",
+        "role": "admin",
+        "full_name": "Avery Admin",
+        "email": "admin@example.org",
+    },
     {"username": "scheduler", "role": "scheduler", "full_name": "Sam Scheduler"},
     {
         "username": "dr.rivera",

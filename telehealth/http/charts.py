@@ -105,12 +105,15 @@ def trend_svg(course: Course, zone_name: str, *, chart_id: str = "trend") -> Mar
     # Medication changes: dashed marks with a short label.
     for i, mark in enumerate(course.medication_marks):
         x = x_of(mark.at)
+        # Labels right of a mark in the chart's left half, left of it in the right half.
+        right_half = x > LEFT + plot_w / 2
+        label_x, anchor = (x - 3, "end") if right_half else (x + 3, "start")
         parts.append(
             f'<g data-med-mark data-at="{mark.at.isoformat()}" data-kind="{escape(mark.kind)}">'
             f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{base_y}" stroke="#8a5a00" '
             f'stroke-width="1.5" stroke-dasharray="4 3"/>'
-            f'<text x="{x + 3:.1f}" y="{TOP + 12 + (i % 3) * 13}" font-size="11" '
-            f'fill="#8a5a00">{escape(mark_text(mark))}</text></g>'
+            f'<text x="{label_x:.1f}" y="{TOP + 12 + (i % 3) * 13}" font-size="11" '
+            f'text-anchor="{anchor}" fill="#8a5a00">{escape(mark_text(mark))}</text></g>'
         )
     # One line per instrument.
     for idx, c in enumerate(course.instruments):
