@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import socketio
 from aiohttp import WSCloseCode, web
-from engineio.async_drivers import aiohttp as engineio_aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
@@ -55,6 +54,7 @@ from telehealth.signaling.rooms import (
     seat_room,
     visit_room,
 )
+from telehealth.signaling.transport import TransportServer
 from telehealth.signaling.turn import ice_config
 from telehealth.uow import unit_of_work
 from telehealth.visits import lifecycle
@@ -68,29 +68,6 @@ NAMESPACE = "/visits"
 MAX_PACKET_BYTES = 256 * 1024
 SEAT_TTL_SECONDS = 12 * 3600
 _AFTER_COMMIT = "signaling_after_commit"
-
-
-class _UncompressedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base
-    """engine.io's aiohttp WebSocket, without permessage-deflate.
-
-    aiohttp's WebSocketResponse compresses every frame when the browser offers it (all do);
-    for small signaling messages that costs CPU and saves little. Node's socket.io server
-    does not compress by default either.
-    """
-
-    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
-        request = environ["aiohttp.request"]
-        sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
-        self._sock = sock
-        await sock.prepare(request)
-        self.environ = environ
-        live: set[web.WebSocketResponse] = self.server.telehealth_websockets
-        live.add(sock)
-        try:
-            await self.handler(self)
-        finally:
-            live.discard(sock)
-        return sock
 
 
 @dataclass
@@ -278,7 +255,7 @@ class Signaling:
         else:
             self.seats = LocalSeats()
             self.bus = None
-        self.sio = socketio.AsyncServer(
+        self.sio = TransportServer(
             async_mode="aiohttp",
             client_manager=manager,
             # One connection's events run in order: a candidate never overtakes its offer.
@@ -292,9 +269,6 @@ class Signaling:
             logger=False,
             engineio_logger=False,
         )
-        # Per-server copy of the driver table, so other engine.io servers are unaffected.
-        self.sio.eio._async = {**self.sio.eio._async, "websocket": _UncompressedWebSocket}
-        self.sio.eio.telehealth_websockets = set()
         self.sio.attach(app, socketio_path="socket.io")
         self.connections: dict[str, Connection] = {}
         self.limiter = RateLimiter()

@@ -1,0 +1,104 @@
+"""Realtime layer: the Socket.IO server class and engine.io's WebSocket, adapted to this server.
+
+Two changes to the libraries' behaviour, both at the transport and nowhere else:
+
+- WebSocket frames are not compressed (see `TransportWebSocket`).
+- A packet the server cannot parse ends its connection at once. python-engineio lets a text
+  frame it cannot decode escape its read loop, which leaves the connection open, its seat
+  taken and the other participant waiting for the ping timeout (about a minute); a
+  Socket.IO packet it cannot decode is logged with a traceback and the connection carries on.
+  Here either one closes the connection with the reason `malformed packet` (so the
+  participant's seat is freed and the other side hears `peer_left` at once), logged once per
+  connection, without a traceback or any of what the client sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from aiohttp import web
+from engineio import packet as engineio_packet
+from engineio.async_drivers import aiohttp as engineio_aiohttp
+
+log = logging.getLogger("telehealth.signaling")
+
+# The disconnect reason a malformed packet gives (recorded in the call history).
+MALFORMED = "malformed packet"
+# What a packet that cannot be parsed raises in python-engineio and python-socketio: bad
+# JSON, an unknown packet type, a short or mistyped event, unexpected binary attachments.
+_PARSE_ERRORS = (ValueError, TypeError, LookupError)
+
+
+async def drop_malformed(socket: Any, layer: str) -> None:
+    """End an engine.io connection whose client sent a packet that cannot be parsed.
+
+    The disconnect handlers run first (the seat is freed), then the writer is told to stop,
+    which closes the WebSocket (or answers a pending long poll). Later packets of the same
+    connection find it closed and are not logged again.
+    """
+    if socket.closed or socket.closing:
+        return
+    log.warning("signaling malformed packet", extra={"layer": layer, "eio_sid": socket.sid})
+    await socket.close(wait=False, abort=True, reason=MALFORMED)
+    await socket.queue.put(None)
+
+
+class TransportWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base
+    """engine.io's aiohttp WebSocket, without permessage-deflate, that ends its connection on a
+    text frame engine.io cannot decode.
+
+    aiohttp's WebSocketResponse compresses every frame when the browser offers it (all do);
+    for small signaling messages that costs CPU and saves little. Node's socket.io server
+    does not compress by default either.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request = environ["aiohttp.request"]
+        sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        self._sock = sock
+        await sock.prepare(request)
+        self.environ = environ
+        live: set[web.WebSocketResponse] = self.server.telehealth_websockets
+        live.add(sock)
+        try:
+            await self.handler(self)
+        finally:
+            live.discard(sock)
+        return sock
+
+    async def wait(self) -> str | bytes:
+        data: str | bytes = await super().wait()
+        if isinstance(data, str):
+            try:
+                engineio_packet.Packet(encoded_packet=data)
+            except _PARSE_ERRORS:
+                # engine.io's read loop would let this escape and leave the socket open. The
+                # handler is the engine.io socket's bound method: that socket is ours to close.
+                await drop_malformed(self.handler.__self__, "engine.io")
+                # An OSError is how engine.io learns that the transport is gone.
+                raise OSError(MALFORMED) from None
+        return data
+
+
+class TransportServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base
+    """python-socketio's server, ending a connection whose Socket.IO packet cannot be parsed
+    instead of logging a traceback for each one. It uses `TransportWebSocket`."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # Per-server copy of the driver table, so other engine.io servers are unaffected.
+        self.eio._async = {**self.eio._async, "websocket": TransportWebSocket}
+        self.eio.telehealth_websockets = set()
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return  # dropped already: the rest of what it sent is not read
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except _PARSE_ERRORS:
+            # The event handlers catch their own errors (and answer with an ack), so what
+            # reaches here is python-socketio failing to read the packet itself.
+            await drop_malformed(socket, "socket.io")
