@@ -43,6 +43,7 @@ from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
 from telehealth.measures import alerts
 from telehealth.measures.models import AlertStatus, SafetyAlert
 from telehealth.signaling import protocol
+from telehealth.signaling.limits import LocalWriteBudget, RedisWriteBudget, WriteBudget
 from telehealth.signaling.protocol import error_ack, other_role
 from telehealth.signaling.rooms import (
     RateLimiter,
@@ -252,9 +253,13 @@ class Signaling:
             self.bus: RecheckBus | None = RecheckBus(
                 settings.redis_url, f"telehealth-{deployment}-recheck"
             )
+            self.write_budget: WriteBudget = RedisWriteBudget(
+                settings.redis_url, f"telehealth:{deployment}", settings.signaling_writes_per_minute
+            )
         else:
             self.seats = LocalSeats()
             self.bus = None
+            self.write_budget = LocalWriteBudget(settings.signaling_writes_per_minute)
         self.sio = TransportServer(
             async_mode="aiohttp",
             client_manager=manager,
@@ -452,8 +457,24 @@ class Signaling:
 
     # -- events --------------------------------------------------------------------------
 
+    async def _spend_write(self, conn: Connection, visit_id: int) -> None:
+        """Count a write to the visit's call history against this account's budget for the
+        visit (all its connections together); refuse the event when it is spent."""
+        if not await self.write_budget.spend(visit_id, conn.user_id):
+            raise RateLimited(
+                "Too many changes to this visit's call in a short time. "
+                "Wait a minute, then reload the page."
+            )
+
     async def _join(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
         visit_id = protocol.parse_visit_id(payload)
+        if (
+            conn.visit_id == visit_id
+            and conn.seat_role is not None
+            and await self.seats.holder(Seat(visit_id, conn.seat_role)) == sid
+        ):
+            return await self._join_again(sid, conn, visit_id)
+        await self._spend_write(conn, visit_id)
         now = self.now()
         async with self._uow(conn, sid) as session:
             actor = await self._require_actor(session, conn)
@@ -501,6 +522,18 @@ class Signaling:
             await self._send_admitted(visit, roles=(role,))
         elif role == "patient" and visit.status is VisitStatus.waiting:
             await self._notify_waiting(visit_id)
+        return {"ok": True, "role": role, "status": visit.status.value}
+
+    async def _join_again(self, sid: str, conn: Connection, visit_id: int) -> dict[str, Any]:
+        """A join from the connection that holds the seat already: checked, answered, and
+        neither recorded nor announced again (nothing changed)."""
+        now = self.now()
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            visit, role = await lifecycle.authorize_join(
+                session, actor=actor, visit_id=visit_id, now=now
+            )
+        conn.checked_at = now
         return {"ok": True, "role": role, "status": visit.status.value}
 
     async def _leave(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
@@ -607,6 +640,10 @@ class Signaling:
             actor = await self._require_actor(session, conn)
             before = await session.get(Visit, state.visit_id)
             was = before.status if before is not None else None
+            if conn.seat_role is not None and await lifecycle.media_report_changes(
+                session, visit_id=state.visit_id, role=conn.seat_role, connected=state.connected
+            ):
+                await self._spend_write(conn, state.visit_id)
             visit = await lifecycle.report_media(
                 session,
                 actor=actor,
@@ -875,6 +912,7 @@ class Signaling:
                 await socket.close(wait=False, abort=True)
         await self.sio.shutdown()
         await self.seats.close()
+        await self.write_budget.close()
         if self.bus is not None:
             await self.bus.close()
         listener = getattr(self.sio.manager, "thread", None)

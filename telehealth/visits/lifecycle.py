@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -225,25 +225,46 @@ async def _connected_since_admission(session: AsyncSession, visit_id: int, role:
     return kind == "media_connected"
 
 
+async def media_report_changes(
+    session: AsyncSession, *, visit_id: int, role: str, connected: bool
+) -> bool:
+    """Whether a media report from `role` says something the call history does not already:
+    a repeat of the role's latest event, with no admission since, changes nothing (and is
+    not written again, however often a client sends it)."""
+    latest = (
+        await session.execute(
+            select(col(VisitEvent.kind))
+            .where(
+                col(VisitEvent.visit_id) == visit_id,
+                or_(col(VisitEvent.role) == role, col(VisitEvent.kind) == "admitted"),
+            )
+            .order_by(col(VisitEvent.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return latest != ("media_connected" if connected else "media_disconnected")
+
+
 async def report_media(
     session: AsyncSession, *, actor: Actor, visit_id: int, connected: bool, now: datetime
 ) -> Visit:
-    """A participant's client reports its media state. When both report connected after
-    admission, the visit is in progress and `started_at` is set."""
+    """A participant's client reports its media state (recorded when it changed). When both
+    report connected after admission, the visit is in progress and `started_at` is set."""
     visit = await get_visit_for(session, actor, visit_id, for_update=True)
     if not is_participant(actor, visit):
         raise NotFound()
     if visit.status not in (VisitStatus.waiting, VisitStatus.in_progress):
         raise InvalidTransition("This visit is not in a call.")
     role = role_in(actor, visit)
-    await record_call_event(
-        session,
-        visit=visit,
-        kind="media_connected" if connected else "media_disconnected",
-        role=role,
-        actor_id=actor.user_id,
-        now=now,
-    )
+    if await media_report_changes(session, visit_id=visit_id, role=role, connected=connected):
+        await record_call_event(
+            session,
+            visit=visit,
+            kind="media_connected" if connected else "media_disconnected",
+            role=role,
+            actor_id=actor.user_id,
+            now=now,
+        )
     if (
         connected
         and visit.status is VisitStatus.waiting

@@ -14,8 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from telehealth.audit import AuditEntry
+from telehealth.signaling.server import SIGNALING
 from telehealth.visits.models import VisitEvent
 from tests.builders import Cast, VisitsSocket, make_visit, session_token
 
@@ -154,3 +156,80 @@ async def test_a_frame_the_server_cannot_parse_closes_that_connection_and_frees_
     again = await participant(settings, sessionmaker, cast.bob, visit, opened)
     await alice.wait_for("peer_joined", count=2)
     assert again.received("peer_joined") == [{"role": "patient"}]
+
+
+async def rows(sessionmaker, visit: int) -> tuple[int, int]:
+    """(call-history rows of the visit, audit entries of every kind)."""
+    async with sessionmaker() as session:
+        events = await session.scalar(
+            select(func.count()).select_from(VisitEvent).where(VisitEvent.visit_id == visit)
+        )
+        audited = await session.scalar(select(func.count()).select_from(AuditEntry))
+    return int(events or 0), int(audited or 0)
+
+
+@pytest.fixture
+async def admitted_call(server, settings, sessionmaker, cast: Cast, clock, opened):
+    """Alice (through her join link) and Bob in a call Bob admitted; Bob's media is up."""
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="waiting")
+    alice = await participant(settings, sessionmaker, cast.alice, visit, opened, link=True)
+    bob = await participant(settings, sessionmaker, cast.bob, visit, opened)
+    assert (await bob.call("admit", {"visit_id": visit}))["ok"] is True
+    up = {"visit_id": visit, "connected": True}
+    assert (await bob.call("media_state", up))["ok"] is True
+    return visit, alice, bob
+
+
+async def test_repeating_join_and_media_state_writes_nothing_new(admitted_call, sessionmaker):
+    visit, alice, bob = admitted_call
+    before = await rows(sessionmaker, visit)
+    up = {"visit_id": visit, "connected": True}
+
+    answers = []
+    for _ in range(200):
+        answers.append(await bob.call("join", {"visit_id": visit}))
+        answers.append(await bob.call("media_state", up))
+
+    # Each repeat is answered (or, past the connection's own rate, refused), never recorded.
+    assert {"ok": True, "role": "prescriber", "status": "waiting"} in answers
+    assert {a.get("ok") or a["error"]["code"] for a in answers} <= {True, "rate_limited"}
+    assert await rows(sessionmaker, visit) == before
+    assert alice.received("peer_joined") == [{"role": "prescriber"}]
+    # A real change is still recorded, once.
+    await asyncio.sleep(1)  # the connection's own rate limit refills
+    down = {"visit_id": visit, "connected": False}
+    assert (await bob.call("media_state", down))["ok"] is True
+    assert (await bob.call("media_state", down))["ok"] is True
+    history = await call_history(sessionmaker, visit)
+    assert [e.kind for e in history if e.kind.startswith("media_")] == [
+        "media_connected",
+        "media_disconnected",
+    ]
+
+
+async def test_many_connections_share_one_write_budget_per_visit(
+    admitted_call, app, settings, sessionmaker, cast: Cast, opened
+):
+    visit, alice, _bob = admitted_call
+    app[SIGNALING].write_budget.limit = 4  # (30 a minute by default)
+    token = await session_token(sessionmaker, cast.bob)
+    # Bob's connection took the seat (1 write) and reported media (2); each new connection
+    # of his replaces the last until the budget for this visit is spent.
+    refusals = []
+    for _ in range(6):
+        sock = VisitsSocket(settings.public_url, token)
+        opened.append(sock)
+        await sock.connect()
+        answer = await sock.call("join", {"visit_id": visit})
+        if not answer["ok"]:
+            refusals.append(answer["error"])
+    assert len(refusals) == 4
+    assert {r["code"] for r in refusals} == {"rate_limited"}
+    assert "Wait a minute" in refusals[0]["message"]
+    joins = [e for e in await call_history(sessionmaker, visit) if e.kind == "rejoined"]
+    assert len(joins) == 2  # the two joins the budget still allowed
+    # Alice's budget is her own: her media change is recorded.
+    answer = await alice.call("media_state", {"visit_id": visit, "connected": True})
+    assert answer == {"ok": True, "status": "in_progress"}
+    latest = [(e.kind, e.role) for e in await call_history(sessionmaker, visit)][-2:]
+    assert latest == [("media_connected", "patient"), ("started", None)]
