@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     follow_up_minutes: int = Field(default=30, ge=5, le=480)
     slot_step_minutes: int = Field(default=15, ge=5, le=120)
     precall_max_peers: int = Field(default=10, ge=1, le=1000)
+    # Of those, how many one account may run at once (a further one ends its oldest).
+    precall_peers_per_account: int = Field(default=2, ge=1, le=10)
     # Call-history writes (a join, a changed media state) one account may cause in one visit
     # per minute, across all its connections; beyond it the event is refused (rate_limited).
     signaling_writes_per_minute: int = Field(default=30, ge=1, le=10_000)

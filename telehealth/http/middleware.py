@@ -149,7 +149,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except DomainError as exc:
         status = status_for(exc)
         if _is_api(request):
-            return web.json_response(error_body(exc), status=status)
+            response = web.json_response(error_body(exc), status=status)
+            retry_after = exc.extra.get("retry_after")
+            if isinstance(retry_after, int):
+                response.headers["Retry-After"] = str(retry_after)
+            return response
         if isinstance(exc, Unauthenticated):
             raise web.HTTPSeeOther(f"/login?next={request.path}") from None
         return _error_page(request, status, exc.message)

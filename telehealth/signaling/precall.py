@@ -4,13 +4,17 @@ The browser offers (non-trickle: its candidates are in the SDP), the server answ
 the browser's own video back through a MediaRelay and echoes pings on a data channel named
 "rtt", so a patient learns before the visit whether video works from their network.
 Peers live in an app-scoped registry: closed when their connection fails or closes, on an
-explicit DELETE, after `max_age_seconds`, and on shutdown. At most `max_peers` run at once.
+explicit DELETE, after `max_age_seconds`, and on shutdown. At most `max_peers` run at once,
+and at most `per_owner` of them for one account: a further test of the same account ends
+its oldest (a reload or a second tab), so no account can hold the pool and another account
+is refused only when the pool is full, told how many seconds until a test ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,13 +37,17 @@ RTT_CHANNEL = "rtt"
 
 
 class PrecallBusy(DomainError):
-    """Every test slot is taken (mapped to 503 in the web layer's status table)."""
+    """Every test slot is taken (mapped to 503 in the web layer's status table; the web
+    layer sends `retry_after` as the Retry-After header too)."""
 
     code = "precall_busy"
-    message = (
-        "Too many connection tests are running right now. Wait a minute and try again; "
-        "your visit itself is not affected."
-    )
+
+    def __init__(self, retry_after: int = 60) -> None:
+        super().__init__(
+            f"All connection tests are in use right now. Try again in {retry_after} seconds; "
+            "your visit itself is not affected.",
+            retry_after=retry_after,
+        )
 
 
 @dataclass
@@ -50,6 +58,8 @@ class _Peer:
     relay: Any = field(default_factory=MediaRelay)
     blackhole: Any = field(default_factory=MediaBlackhole)
     timer: asyncio.TimerHandle | None = None
+    # When the peer is closed at the latest (event loop clock).
+    deadline: float = 0.0
 
 
 class OfferRateLimit:
@@ -81,8 +91,10 @@ class PrecallRegistry:
         max_peers: int,
         ice_servers: list[Any],
         max_age_seconds: float = 120.0,
+        per_owner: int = 2,
     ) -> None:
         self.max_peers = max_peers
+        self.per_owner = per_owner
         self.max_age_seconds = max_age_seconds
         self.rate_limit = OfferRateLimit()
         self._ice_servers = ice_servers
@@ -101,13 +113,28 @@ class PrecallRegistry:
             raise InvalidInput('type must be "offer".', field="type")
         if not sdp or len(sdp.encode()) > MAX_SDP_BYTES:
             raise InvalidInput("sdp must be a session description of at most 64 KiB.", field="sdp")
+        loop = asyncio.get_running_loop()
+        # Until the first await, nothing else runs: the share and the pool are checked and
+        # the slot taken at once, so concurrent offers cannot overshoot either.
+        own = sorted(
+            (p for p in self._peers.values() if p.owner_id == owner_id), key=lambda p: p.deadline
+        )
+        replaced = own[: max(0, len(own) - self.per_owner + 1)]
+        for old in replaced:
+            del self._peers[old.id]
         if len(self._peers) >= self.max_peers:
-            raise PrecallBusy()
-        # The slot is taken before the first await, so concurrent offers cannot overshoot.
+            for old in replaced:  # refused: the account keeps its running tests
+                self._peers[old.id] = old
+            soonest = min(p.deadline for p in self._peers.values())
+            raise PrecallBusy(retry_after=max(1, math.ceil(soonest - loop.time())))
         peer_id = secrets.token_urlsafe(18)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
-        peer = _Peer(id=peer_id, owner_id=owner_id, pc=pc)
+        peer = _Peer(
+            id=peer_id, owner_id=owner_id, pc=pc, deadline=loop.time() + self.max_age_seconds
+        )
         self._peers[peer_id] = peer
+        for old in replaced:
+            await _shut(old)
         pc.on("datachannel", _echo_pings)
         pc.on("track", lambda track: _on_track(peer, track))
 
@@ -136,8 +163,9 @@ class PrecallRegistry:
             raise InvalidInput(
                 "The connection test stopped at once. Reload and try again.", code="bad_offer"
             )
-        loop = asyncio.get_running_loop()
-        peer.timer = loop.call_later(self.max_age_seconds, self._close_later, peer_id)
+        peer.timer = loop.call_later(
+            max(0.0, peer.deadline - loop.time()), self._close_later, peer_id
+        )
         local = pc.localDescription
         return peer_id, str(local.sdp), str(local.type)
 
@@ -152,10 +180,7 @@ class PrecallRegistry:
         if peer is None or (owner_id is not None and peer.owner_id != owner_id):
             return False
         del self._peers[peer_id]
-        if peer.timer is not None:
-            peer.timer.cancel()
-        await peer.blackhole.stop()
-        await peer.pc.close()
+        await _shut(peer)
         return True
 
     async def close_all(self) -> None:
@@ -163,6 +188,14 @@ class PrecallRegistry:
             await self.close(peer_id)
         for task in list(self._tasks):
             task.cancel()
+
+
+async def _shut(peer: _Peer) -> None:
+    """Stop a peer that is no longer in the registry."""
+    if peer.timer is not None:
+        peer.timer.cancel()
+    await peer.blackhole.stop()
+    await peer.pc.close()
 
 
 def _echo_pings(channel: Any) -> None:
@@ -200,7 +233,9 @@ def setup_precall(app: web.Application) -> None:
     """Create the app's registry and close every peer when the app shuts down."""
     settings = app[SETTINGS]
     app[PRECALL] = PrecallRegistry(
-        max_peers=settings.precall_max_peers, ice_servers=ice_servers_for(settings)
+        max_peers=settings.precall_max_peers,
+        per_owner=settings.precall_peers_per_account,
+        ice_servers=ice_servers_for(settings),
     )
 
     async def close_peers(app: web.Application) -> None:

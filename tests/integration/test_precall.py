@@ -119,21 +119,58 @@ async def test_a_malformed_offer_is_refused_without_keeping_a_peer(
     assert len(app[PRECALL]) == 0
 
 
-async def test_beyond_the_configured_number_of_tests_the_next_is_told_to_wait(
-    client: Any, cast: Any, app: Any, browsers: list[Browser]
+async def test_beyond_the_configured_number_of_tests_the_next_is_told_when_to_try_again(
+    client: Any, new_client: Any, cast: Any, app: Any, browsers: list[Browser]
 ) -> None:
     app[PRECALL].max_peers = 1
     await login(client, cast.alice)
+    other = await new_client()
+    await login(other, cast.dana)
     _, first = await offer(browsers)
     _, second = await offer(browsers)
 
     assert (await client.post("/api/precall/offer", json=first)).status == 201
-    refused = await client.post("/api/precall/offer", json=second)
+    refused = await other.post("/api/precall/offer", json=second)
 
     assert refused.status == 503
     error = (await refused.json())["error"]
     assert error["code"] == "precall_busy"
-    assert "Wait a minute" in error["message"]
+    # Alice's test ends within its two minutes: that is when to come back.
+    wait = int(refused.headers["Retry-After"])
+    assert 1 <= wait <= 120
+    assert error["retry_after"] == wait
+    assert f"Try again in {wait} seconds" in error["message"]
+
+
+async def test_one_account_cannot_take_more_than_its_share_of_the_tests(
+    client: Any, new_client: Any, cast: Any, app: Any, browsers: list[Browser]
+) -> None:
+    registry = app[PRECALL]
+    registry.max_peers = 3
+    assert registry.per_owner == 2  # TELEHEALTH_PRECALL_PEERS_PER_ACCOUNT's default
+    await login(client, cast.alice)
+    alices = []
+    for _ in range(3):  # a third tab, or a reload before the page said goodbye
+        _, body = await offer(browsers)
+        response = await client.post("/api/precall/offer", json=body)
+        assert response.status == 201
+        alices.append((await response.json())["id"])
+
+    # Her newest two run; the oldest was ended to make room for the third.
+    assert [peer_id in registry for peer_id in alices] == [False, True, True]
+    assert (await client.delete(f"/api/precall/{alices[0]}")).status == 404
+    assert len(registry) == 2
+
+    # Bob still gets a test while Alice holds her share, and his works end to end.
+    bob = await new_client()
+    await login(bob, cast.bob)
+    browser, body = await offer(browsers)
+    response = await bob.post("/api/precall/offer", json=body)
+    assert response.status == 201, await response.text()
+    answer = await response.json()
+    await browser.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    await wait_for(lambda: browser.pc.connectionState == "connected")
+    assert (await asyncio.wait_for(browser.remote, 10)).kind == "video"
 
 
 async def test_closing_the_test_ends_the_server_peer_and_only_its_owner_may_close_it(
