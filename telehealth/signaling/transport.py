@@ -6,7 +6,8 @@ Two changes to the libraries' behaviour, both at the transport and nowhere else:
 - A packet the server cannot parse ends its connection at once. python-engineio lets a text
   frame it cannot decode escape its read loop, which leaves the connection open, its seat
   taken and the other participant waiting for the ping timeout (about a minute); a
-  Socket.IO packet it cannot decode is logged with a traceback and the connection carries on.
+  long-polling body or a Socket.IO packet it cannot decode is logged with a traceback and
+  the connection carries on.
   Here either one closes the connection with the reason `malformed packet` (so the
   participant's seat is freed and the other side hears `peer_left` at once), logged once per
   connection, without a traceback or any of what the client sent.
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
 import socketio
 from aiohttp import web
 from engineio import packet as engineio_packet
+from engineio import payload as engineio_payload
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 
 log = logging.getLogger("telehealth.signaling")
@@ -36,12 +39,15 @@ async def drop_malformed(socket: Any, layer: str) -> None:
 
     The disconnect handlers run first (the seat is freed), then the writer is told to stop,
     which closes the WebSocket (or answers a pending long poll). Later packets of the same
-    connection find it closed and are not logged again.
+    connection find it gone and are not logged again.
     """
     if socket.closed or socket.closing:
         return
     log.warning("signaling malformed packet", extra={"layer": layer, "eio_sid": socket.sid})
     await socket.close(wait=False, abort=True, reason=MALFORMED)
+    # Gone from the server at once, as engine.io's own disconnect does: a later request of
+    # this session is refused as unknown (400), not served from a closed socket.
+    socket.server.sockets.pop(socket.sid, None)
     await socket.queue.put(None)
 
 
@@ -82,6 +88,17 @@ class TransportWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]  # u
         return data
 
 
+class _Body:
+    """A request body already read, handed to engine.io in place of the stream."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, size: int = -1) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
 class TransportServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base
     """python-socketio's server, ending a connection whose Socket.IO packet cannot be parsed
     instead of logging a traceback for each one. It uses `TransportWebSocket`."""
@@ -89,8 +106,34 @@ class TransportServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped ba
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         # Per-server copy of the driver table, so other engine.io servers are unaffected.
-        self.eio._async = {**self.eio._async, "websocket": TransportWebSocket}
+        self.eio._async = {
+            **self.eio._async,
+            "websocket": TransportWebSocket,
+            "translate_request": self._translate_request,
+        }
         self.eio.telehealth_websockets = set()
+
+    async def _translate_request(self, request: web.Request) -> dict[str, Any]:
+        """engine.io's view of a request; a long-polling POST whose body engine.io cannot
+        decode ends its connection here and reaches engine.io as an empty body."""
+        environ: dict[str, Any] = engineio_aiohttp.translate_request(request)
+        sid = parse_qs(request.query_string).get("sid", [""])[0]
+        socket = self.eio.sockets.get(sid)
+        if request.method != "POST" or socket is None:
+            return environ
+        if request.content_length is not None and (
+            request.content_length > self.eio.max_http_buffer_size
+        ):
+            return environ  # engine.io refuses it unread (and closes the connection)
+        body = await request.read()
+        try:
+            engineio_payload.Payload(encoded_payload=body.decode("utf-8"))
+        except _PARSE_ERRORS:
+            await drop_malformed(socket, "engine.io")
+            body = b""
+        environ["wsgi.input"] = _Body(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         socket = self.eio.sockets.get(eio_sid)

@@ -158,6 +158,38 @@ async def test_a_frame_the_server_cannot_parse_closes_that_connection_and_frees_
     assert again.received("peer_joined") == [{"role": "patient"}]
 
 
+async def test_a_long_polling_body_the_server_cannot_parse_closes_that_connection_too(
+    server, settings, sessionmaker, cast: Cast, clock, opened, caplog
+):
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=5))
+    token = await session_token(sessionmaker, cast.bob)
+    http = aiohttp.ClientSession(headers={"Cookie": f"th_session={token}"})
+    base = settings.public_url + "/socket.io/?EIO=4&transport=polling"
+    try:
+        opening = await (await http.get(base)).text()
+        sid = json.loads(opening[1:])["sid"]
+        polling = f"{base}&sid={sid}"
+        await http.post(polling, data="40/visits,")
+        assert "40/visits," in await (await http.get(polling)).text()
+        await http.post(polling, data='42/visits,1["join",{"visit_id":%d}]' % visit)
+        assert '"ok":true' in await (await http.get(polling)).text()
+        alice = await participant(settings, sessionmaker, cast.alice, visit, opened, link=True)
+        assert alice.received("peer_joined") == [{"role": "prescriber"}]
+
+        caplog.set_level(logging.INFO)
+        for body in ("\x00garbage", "\x00garbage"):
+            answer = await http.post(polling, data=body)
+            assert answer.status < 500
+        await alice.wait_for("peer_left", timeout=2)
+        assert alice.received("peer_left") == [{"role": "prescriber"}]
+        assert (await http.get(polling)).status == 400  # the session is gone
+        noted = [r for r in caplog.records if r.getMessage() == "signaling malformed packet"]
+        assert len(noted) == 1
+        assert all(r.exc_info is None for r in caplog.records if r.levelno >= logging.WARNING)
+    finally:
+        await http.close()
+
+
 async def rows(sessionmaker, visit: int) -> tuple[int, int]:
     """(call-history rows of the visit, audit entries of every kind)."""
     async with sessionmaker() as session:
