@@ -171,7 +171,7 @@ async def test_a_long_polling_body_the_server_cannot_parse_closes_that_connectio
         polling = f"{base}&sid={sid}"
         await http.post(polling, data="40/visits,")
         assert "40/visits," in await (await http.get(polling)).text()
-        await http.post(polling, data='42/visits,1["join",{"visit_id":%d}]' % visit)
+        await http.post(polling, data="42/visits,1" + json.dumps(["join", {"visit_id": visit}]))
         assert '"ok":true' in await (await http.get(polling)).text()
         alice = await participant(settings, sessionmaker, cast.alice, visit, opened, link=True)
         assert alice.received("peer_joined") == [{"role": "prescriber"}]
