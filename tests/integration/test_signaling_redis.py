@@ -174,3 +174,30 @@ async def test_cancelling_through_one_process_ends_the_call_on_both(
     finally:
         for sock in (alice, bob):
             await sock.close()
+
+
+@pytest.fixture
+def three_writes_a_minute(settings):
+    """Both processes' call-history budget lowered to three writes per visit and account."""
+    settings.signaling_writes_per_minute = 3
+
+
+async def test_the_write_budget_of_a_visit_is_shared_by_every_process(
+    three_writes_a_minute, two_servers, sessionmaker, cast: Cast, clock
+):
+    visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="waiting")
+    token = await session_token(sessionmaker, cast.bob, now=clock.now)
+    answers = []
+    opened = []
+    try:
+        # Bob's new connections alternate between the processes; each would allow three.
+        for url in two_servers * 3:
+            sock = VisitsSocket(url, token)
+            opened.append(sock)
+            await sock.connect()
+            answers.append(await sock.call("join", {"visit_id": visit}))
+    finally:
+        for sock in opened:
+            await sock.close()
+    assert [a["ok"] for a in answers] == [True, True, True, False, False, False]
+    assert {a["error"]["code"] for a in answers[3:]} == {"rate_limited"}
