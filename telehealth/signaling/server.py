@@ -1,14 +1,16 @@
-"""Realtime layer: the only socket.io code. Signaling for video visits on namespace /visits.
+"""Realtime layer: the Socket.IO handlers. Signaling for video visits on namespace /visits.
 
-The connection is authenticated by the session cookie; every event is parsed by
-`protocol`, rate limited per connection, and handled in its own unit of work. Rooms are
-named from authorised visit ids (`rooms`). Events of one connection are handled one after
-another (`async_handlers=False`), so an offer is never overtaken by the candidate sent
-after it. With `TELEHEALTH_REDIS_URL` set, several processes share rooms and seats through
-Redis. Relaying a signal does not touch the database, so at most every few seconds per
-connection (`rooms.RECHECK_INTERVAL`) the relay checks again that the session is signed in and
-the visit still open, and ends the connection's call when either is over. The protocol is
-documented in docs/signaling.md.
+The connection is authenticated by the session cookie; every event is parsed by `protocol`,
+rate limited per connection, and handled in its own unit of work; what writes to a visit's
+call history is budgeted per visit and account (`limits`), and a repeat that changes nothing
+writes nothing. Rooms are named from authorised visit ids (`rooms`); the transport's own
+adaptations (and malformed packets) are in `transport`. Events of one connection are handled
+one after another (`async_handlers=False`), so an offer is never overtaken by the candidate
+sent after it. With `TELEHEALTH_REDIS_URL` set, several processes share rooms and seats
+through Redis. Relaying a signal does not touch the database, so at most every few seconds
+per connection (`rooms.RECHECK_INTERVAL`) the relay checks again that the session is signed
+in and the visit still open, and ends the connection's call when either is over. The
+protocol is documented in docs/signaling.md.
 """
 
 from __future__ import annotations
