@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
 SYSTEM_PACKAGES := chromium fonts-liberation coturn
+# The resolver `make lock` uses; pinned so the same pyproject.toml gives the same lock.
+UV_VERSION := 0.13.9
 
-.PHONY: run test install lint types imports pytest system-deps bench migration clean
+.PHONY: run test install lock lint types imports pytest system-deps bench migration clean
 
 run: install
 	$(PY) -m telehealth db upgrade
@@ -16,13 +18,21 @@ test: install system-deps lint types imports pytest
 
 install: $(STAMPS)/python $(STAMPS)/web
 
-$(STAMPS)/python: pyproject.toml
+# Exactly the versions (and files, by hash) in requirements.lock, then the package itself.
+$(STAMPS)/python: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python 3.11 or newer is needed (found: $$($(PYTHON) --version))."; exit 1; }
+	$(PYTHON) scripts/lock.py check
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@mkdir -p $(STAMPS) && touch $@
+
+# Regenerate requirements.lock from pyproject.toml (newest versions it allows); see README.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(PY) scripts/lock.py write
 
 $(STAMPS)/web: web/package.json web/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node 20) is needed to install the browser client."; exit 1; }

@@ -12,6 +12,8 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from telehealth import audit
+from telehealth.checkpoints import CheckpointWriter
 from telehealth.config import ConfigError, Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
 from telehealth.escalator import Escalator
@@ -45,7 +47,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CLOCK] = clock
     engine = make_engine(settings.sqlalchemy_url)
     app[ENGINE] = engine
-    app[middleware.SESSIONMAKER] = make_sessionmaker(engine)
+    app[middleware.SESSIONMAKER] = make_sessionmaker(engine, audit_key=settings.chain_key())
 
     env = aiohttp_jinja2.setup(
         app,
@@ -63,6 +65,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         await engine.dispose()
 
     app.cleanup_ctx.append(close_engine)
+    setup_checkpoints(app)
     if settings.smtp_url:
         setup_mailer(app)
     setup_escalator(app)
@@ -106,6 +109,24 @@ def setup_escalator(app: web.Application) -> None:
         escalator.start()
         yield
         await escalator.stop()
+
+    app.cleanup_ctx.append(run)
+
+
+def setup_checkpoints(app: web.Application) -> None:
+    """Refuse to start with a key that did not sign the chain; then write signed
+    checkpoints of the chain head outside the database while this process runs."""
+    settings = app[SETTINGS]
+    sessionmaker = app[middleware.SESSIONMAKER]
+    writer = CheckpointWriter(
+        sessionmaker, settings.checkpoint_path, settings.audit_checkpoint_seconds
+    )
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        await audit.check_key(sessionmaker)
+        writer.start()
+        yield
+        await writer.stop()
 
     app.cleanup_ctx.append(run)
 

@@ -9,22 +9,29 @@ that produced them rolls back.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Column, String, Text
+from sqlalchemy import Column, String, Text, event, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col, select
 
-from telehealth.db import JSONType, UTCDateTime, utcnow
+from telehealth.db import AUDIT_KEY, AUDIT_STATE, JSONType, UTCDateTime, utcnow
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
 _CONTEXT = "audit_context"
+_LOCKED_AT = "audit_locked_at"
+# Entries the chain writes about itself: switched to a key, restored from a backup.
+CHAIN_RESOURCE = "audit_chain"
 
 
 class Action(StrEnum):
@@ -159,8 +166,17 @@ def requeue(session: AsyncSession, entries: Sequence[_Pending]) -> None:
 
 
 def entry_digest(fields: dict[str, Any], prev_hash: str) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    """The plain SHA-256 link written before the chain was keyed (kept to verify old rows)."""
+    return hashlib.sha256((prev_hash + _canonical(fields)).encode()).hexdigest()
+
+
+def entry_mac(key: bytes, fields: dict[str, Any], prev_hash: str) -> str:
+    """The keyed link: HMAC-SHA256 over the previous link and the entry's fields."""
+    return hmac.new(key, (prev_hash + _canonical(fields)).encode(), hashlib.sha256).hexdigest()
+
+
+def _canonical(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def entry_fields(entry: AuditEntry) -> dict[str, Any]:
@@ -181,43 +197,172 @@ def entry_fields(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-async def flush(session: AsyncSession) -> None:
-    """Append the queued entries to the chain. Call right before commit."""
-    pending: list[_Pending] = session.info.pop(_PENDING, [])
-    if not pending:
-        return
+class AuditKeyMismatch(Exception):
+    """The newest entry is signed with neither this key nor the old plain hash."""
+
+
+def chain_key(session: AsyncSession) -> bytes:
+    key = session.info.get(AUDIT_KEY)
+    if not isinstance(key, bytes) or not key:
+        raise RuntimeError("this session was not made by make_sessionmaker(audit_key=...)")
+    return key
+
+
+def _system_entry(detail: dict[str, Any]) -> _Pending:
+    return _Pending(
+        action=Action.update,
+        resource_type=CHAIN_RESOURCE,
+        resource_id=None,
+        patient_id=None,
+        outcome=Outcome.success,
+        detail=detail,
+        durable=False,
+        at=utcnow(),
+        context=AuditContext(role="system"),
+    )
+
+
+async def _check_key(session: AsyncSession, key: bytes) -> _Pending | None:
+    """Once per process (per sessionmaker): is the newest entry signed with this key?
+
+    A chain written before the key existed gets one switch-over entry, signed, whose link
+    covers the old head: from then on nobody without the key can rewrite what came before
+    it either. Returns that entry when it is needed (the caller appends it first).
+    """
+    state: dict[str, Any] = session.info.get(AUDIT_STATE, {})
+    if state.get("checked"):
+        return None
     head = (
         await session.execute(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update())
     ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    prev = head.hash
-    seq = head.seq
-    for p in pending:
+    newest = None
+    if head is not None and head.seq > 0:
+        newest = (
+            await session.execute(select(AuditEntry).where(col(AuditEntry.seq) == head.seq))
+        ).scalar_one_or_none()
+    if newest is None:
+        state["checked"] = True  # an empty chain is keyed from its first entry
+        return None
+    fields = entry_fields(newest)
+    if hmac.compare_digest(entry_mac(key, fields, newest.prev_hash), newest.hash):
+        state["checked"] = True
+        return None
+    if entry_digest(fields, newest.prev_hash) == newest.hash:
+        # Not marked checked: if this transaction rolls back, the next one tries again.
+        return _system_entry({"event": "keyed", "scheme": "hmac-sha256", "unkeyed": newest.seq})
+    raise AuditKeyMismatch(
+        f"TELEHEALTH_AUDIT_KEY does not match the audit trail: its newest entry ({newest.seq}) "
+        "is not signed with this key. Use the key this trail was written with "
+        "(or run `telehealth audit verify` to see whether the trail was altered)."
+    )
+
+
+async def check_key(sessionmaker: Any) -> None:
+    """Start-up check: raise AuditKeyMismatch rather than append to a chain nobody could
+    verify afterwards; a chain from before the key gets its switch-over entry now."""
+    async with sessionmaker() as session:
+        marker = await _check_key(session, chain_key(session))
+        if marker is not None:
+            requeue(session, [marker])
+            await flush(session)
+            await session.commit()
+            session.info[AUDIT_STATE]["checked"] = True
+
+
+async def flush(session: AsyncSession) -> None:
+    """Append the queued entries to the chain. Call right before commit.
+
+    Everything but the links is prepared before the chain head is locked; the head is
+    then locked, bumped and read by one UPDATE ... RETURNING, the links are computed in
+    memory, all entries go in with one INSERT, and the new head hash is written: the lock
+    is held for those three statements and the commit (docs/performance.md measures it).
+    """
+    pending: list[_Pending] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    key = chain_key(session)
+    marker = await _check_key(session, key)
+    if marker is not None:
+        pending.insert(0, marker)
+    rows: list[dict[str, Any]] = [
+        {
+            "at": p.at,
+            "user_id": p.context.user_id,
+            "role": p.context.role,
+            "action": p.action.value,
+            "patient_id": p.patient_id,
+            "resource_type": p.resource_type,
+            "resource_id": p.resource_id,
+            "outcome": p.outcome.value,
+            "source_address": p.context.source_address,
+            "request_id": p.context.request_id,
+            "detail": p.detail,
+        }
+        for p in pending
+    ]
+    session.info[_LOCKED_AT] = time.perf_counter()
+    bump = (
+        update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=col(AuditHead.seq) + len(rows))
+        .returning(col(AuditHead.seq), col(AuditHead.hash))
+    )
+    bumped = (await session.execute(bump)).one_or_none()
+    if bumped is None:  # the very first entry of a database: create the head, then bump it
+        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        await session.flush()
+        bumped = (await session.execute(bump)).one()
+    seq, prev = bumped[0] - len(rows), bumped[1]
+    for row in rows:
         seq += 1
-        entry = AuditEntry(
-            seq=seq,
-            at=p.at,
-            user_id=p.context.user_id,
-            role=p.context.role,
-            action=p.action.value,
-            patient_id=p.patient_id,
-            resource_type=p.resource_type,
-            resource_id=p.resource_id,
-            outcome=p.outcome.value,
-            source_address=p.context.source_address,
-            request_id=p.context.request_id,
-            detail=p.detail,
-            prev_hash=prev,
-            hash="",
-        )
-        entry.hash = entry_digest(entry_fields(entry), prev)
-        prev = entry.hash
-        session.add(entry)
-    head.seq = seq
-    head.hash = prev
-    await session.flush()
+        row["seq"] = seq
+        row["prev_hash"] = prev
+        row["hash"] = prev = entry_mac(key, entry_fields(AuditEntry(**row)), prev)
+    await session.execute(insert(AuditEntry), rows)
+    await session.execute(
+        update(AuditHead).where(col(AuditHead.id) == 1).values(hash=prev),
+        execution_options={"synchronize_session": False},
+    )
+
+
+@dataclass
+class LockTimes:
+    """How long transactions held the chain head locked (flush's UPDATE to commit)."""
+
+    count: int = 0
+    longest: float = 0.0
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.longest = max(self.longest, seconds)
+        self.recent.append(seconds)
+
+
+LOCK_TIMES = LockTimes()
+
+
+@event.listens_for(Session, "after_commit")
+def _released_on_commit(session: Session) -> None:
+    started = session.info.pop(_LOCKED_AT, None)
+    if started is not None:
+        LOCK_TIMES.add(time.perf_counter() - started)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _released_on_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(_LOCKED_AT, None)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement, kept outside the database, that the chain had `seq` entries
+    ending in `head` at time `at`."""
+
+    seq: int
+    head: str
+    at: datetime
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,14 +371,33 @@ class VerifyResult:
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    notes: tuple[str, ...] = ()
 
 
-async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
-    """Walk the chain; report the first altered, missing or reordered entry."""
+@dataclass
+class _Restore:
+    seq: int
+    at: datetime
+    restored_seq: int
+    taken_at: str
+
+
+async def verify(
+    session: AsyncSession,
+    key: bytes,
+    checkpoints: Sequence[Checkpoint] = (),
+    batch: int = 5000,
+) -> VerifyResult:
+    """Walk the chain; report the first altered, missing or reordered entry, then compare
+    the checkpoints (already checked for their signature) with what the walk saw."""
     prev = GENESIS
     expected_seq = 1
     checked = 0
     last_seq = 0
+    keyed_from: int | None = None
+    wanted = {cp.seq for cp in checkpoints}
+    seen: dict[int, str] = {}
+    restores: list[_Restore] = []
     while True:
         rows = (
             (
@@ -254,8 +418,28 @@ async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(False, checked, expected_seq, "entry missing")
             if entry.prev_hash != prev:
                 return VerifyResult(False, checked, entry.seq, "link to previous entry broken")
-            if entry_digest(entry_fields(entry), prev) != entry.hash:
-                return VerifyResult(False, checked, entry.seq, "entry altered")
+            fields = entry_fields(entry)
+            if hmac.compare_digest(entry_mac(key, fields, prev), entry.hash):
+                if keyed_from is None:
+                    keyed_from = entry.seq
+                if entry.resource_type == CHAIN_RESOURCE and entry.detail.get("event") == (
+                    "restored"
+                ):
+                    restores.append(
+                        _Restore(
+                            entry.seq,
+                            entry.at,
+                            int(entry.detail.get("restored_seq", entry.seq - 1)),
+                            str(entry.detail.get("backup_taken_at", "unknown")),
+                        )
+                    )
+            elif keyed_from is None and entry_digest(fields, prev) == entry.hash:
+                pass  # written before the chain was keyed
+            else:
+                problem = "entry altered, or signed with another key than TELEHEALTH_AUDIT_KEY"
+                return VerifyResult(False, checked, entry.seq, problem)
+            if entry.seq in wanted:
+                seen[entry.seq] = entry.hash
             prev = entry.hash
             last_seq = entry.seq
             expected_seq += 1
@@ -265,7 +449,71 @@ async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
     ).scalar_one_or_none()
     if head is not None and (head.seq != last_seq or head.hash != prev):
         return VerifyResult(False, checked, last_seq + 1, "entries missing at the end")
-    return VerifyResult(True, checked)
+
+    notes: list[str] = []
+    unkeyed = (keyed_from - 1) if keyed_from is not None else checked
+    if unkeyed and keyed_from is not None:
+        notes.append(
+            f"entries 1-{unkeyed} were written before the chain was keyed; they are "
+            f"protected from entry {keyed_from} on, which is signed and links to them"
+        )
+    elif unkeyed:
+        notes.append(
+            f"all {unkeyed} entries were written before the chain was keyed (plain hashes "
+            "only): a database writer could rewrite them"
+        )
+    for restore in restores:
+        notes.append(
+            f"entry {restore.seq}: restored from a backup taken at {restore.taken_at} "
+            f"(entries after {restore.restored_seq} written before the restore were lost)"
+        )
+    for cp in checkpoints:
+        lost = [r for r in restores if cp.at <= r.at and cp.seq > r.restored_seq]
+        if lost:
+            continue  # the restore entry says so, signed
+        if cp.seq > last_seq:
+            return VerifyResult(
+                False,
+                checked,
+                last_seq + 1,
+                f"behind checkpoint {cp.seq} (written {cp.at.isoformat()}): entries "
+                f"{last_seq + 1}-{cp.seq} are gone. If the database was restored from a "
+                "backup, record it with `telehealth audit restored`",
+            )
+        if seen.get(cp.seq) != cp.head:
+            return VerifyResult(
+                False,
+                checked,
+                cp.seq,
+                f"entry differs from checkpoint {cp.seq} (written {cp.at.isoformat()})",
+            )
+    if checkpoints:
+        newest = max(cp.seq for cp in checkpoints)
+        notes.append(f"{len(checkpoints)} checkpoints match (newest: entry {newest})")
+    return VerifyResult(True, checked, notes=tuple(notes))
+
+
+async def record_restore(session: AsyncSession, *, backup_taken_at: str) -> int:
+    """Write, signed into the chain, that this database was restored from a backup: the
+    checkpoints written before now that are ahead of it are then expected (not an attack).
+    Returns the sequence number the restored trail ended at."""
+    head = (
+        await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))
+    ).scalar_one_or_none()
+    restored_seq = head.seq if head is not None else 0
+    requeue(
+        session,
+        [
+            _system_entry(
+                {
+                    "event": "restored",
+                    "restored_seq": restored_seq,
+                    "backup_taken_at": backup_taken_at,
+                }
+            )
+        ],
+    )
+    return restored_seq
 
 
 async def search(

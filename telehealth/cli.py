@@ -1,4 +1,5 @@
-"""Command line: `telehealth serve | db upgrade | demo | user create | audit verify`."""
+"""Command line: `telehealth serve | db upgrade|backup|restore | demo | user create |
+order place|import | audit verify|checkpoint|restored`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
+    backup_cmd = db_sub.add_parser(
+        "backup", help="copy the database to a file while the server keeps serving"
+    )
+    backup_cmd.add_argument("path")
+    restore_cmd = db_sub.add_parser(
+        "restore",
+        help="replace the database with a backup (stop the server first); the restore is "
+        "recorded in the audit trail",
+    )
+    restore_cmd.add_argument("path")
+    restore_cmd.add_argument(
+        "--taken-at", help="when the backup was taken (ISO 8601); default: the file's time"
+    )
 
     sub.add_parser("demo", help="seed demo data (safe to run again)")
 
@@ -70,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
 
     aud = sub.add_parser("audit", help="audit trail")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
-    aud_sub.add_parser("verify", help="check the hash chain")
+    aud_sub.add_parser("verify", help="check the keyed chain against its checkpoints")
+    aud_sub.add_parser("checkpoint", help="write a signed checkpoint of the chain head now")
+    restored = aud_sub.add_parser(
+        "restored",
+        help="record, signed into the trail, that the database was restored from a backup "
+        "(the checkpoints ahead of it are then expected)",
+    )
+    restored.add_argument("--taken-at", required=True, help="when the backup was taken")
 
     args = parser.parse_args(argv)
     try:
@@ -80,10 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
+        from telehealth.audit import AuditKeyMismatch
         from telehealth.server import serve
 
-        serve(settings)
+        try:
+            serve(settings)
+        except AuditKeyMismatch as exc:
+            print(f"telehealth: {exc}", file=sys.stderr)
+            return 2
         return 0
+    if args.command == "db" and args.db_command in ("backup", "restore"):
+        return _backup_or_restore(args, settings)
     if args.command == "db":
         from telehealth.migrate import upgrade
 
@@ -103,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, lambda s, sm: _import_orders(args, text, s, sm))
     if args.command == "order":
         return _run(settings, lambda s, sm: _place_order(args, s, sm))
+    if args.command == "audit" and args.audit_command == "checkpoint":
+        return _run(settings, _write_checkpoint)
+    if args.command == "audit" and args.audit_command == "restored":
+        return _run(settings, lambda s, sm: _record_restore(sm, args.taken_at))
     if args.command == "audit":
         return _run(settings, _verify_audit)
     return 2  # pragma: no cover - argparse rejects other commands
@@ -123,7 +155,7 @@ def _run(settings: Settings, job: Callable[[Settings, Any], Awaitable[int]]) -> 
     async def go() -> int:
         engine = make_engine(settings.sqlalchemy_url)
         try:
-            return await job(settings, make_sessionmaker(engine))
+            return await job(settings, make_sessionmaker(engine, audit_key=settings.chain_key()))
         finally:
             await engine.dispose()
 
@@ -325,11 +357,25 @@ async def _import_orders(
     return 3 if gate_refused else 0
 
 
-async def _verify_audit(_settings: Settings, sessionmaker: Any) -> int:
-    from telehealth import audit
+async def _verify_audit(settings: Settings, sessionmaker: Any) -> int:
+    from telehealth import audit, checkpoints
 
+    path = settings.checkpoint_path
+    key = settings.chain_key().encode()
+    try:
+        found = checkpoints.read(path, key)
+    except checkpoints.CheckpointError as exc:
+        print(f"Audit checkpoints BROKEN: {exc}.", file=sys.stderr)
+        return 1
     async with sessionmaker() as session:
-        result = await audit.verify(session)
+        result = await audit.verify(session, key, found)
+    for note in result.notes:
+        print(f"note: {note}")
+    if not found:
+        print(
+            f"note: no checkpoints in {path}: entries cut from the end cannot be noticed "
+            "(TELEHEALTH_AUDIT_CHECKPOINT_FILE)"
+        )
     if result.ok:
         print(f"Audit trail intact: {result.checked} entries verified.")
         return 0
@@ -339,6 +385,51 @@ async def _verify_audit(_settings: Settings, sessionmaker: Any) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+async def _write_checkpoint(settings: Settings, sessionmaker: Any) -> int:
+    from telehealth import checkpoints
+
+    seq = await checkpoints.write(sessionmaker, settings.checkpoint_path, after=-1)
+    print(f"Checkpoint of entry {seq} written to {settings.checkpoint_path}.")
+    return 0
+
+
+async def _record_restore(sessionmaker: Any, taken_at: str) -> int:
+    from telehealth import audit
+    from telehealth.uow import unit_of_work
+
+    context = audit.AuditContext(role="operator", source_address="cli")
+    async with unit_of_work(sessionmaker, context) as session:
+        restored_seq = await audit.record_restore(session, backup_taken_at=taken_at)
+    print(
+        f"Recorded in the audit trail: restored from a backup taken at {taken_at} "
+        f"(its trail ends at entry {restored_seq})."
+    )
+    return 0
+
+
+def _backup_or_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from telehealth.backup import BackupError, backup, restore
+
+    path = Path(args.path)
+    try:
+        if args.db_command == "backup":
+            backup(settings.sqlalchemy_url, path)
+            print(f"Backed up to {path}.")
+            return 0
+        restore(settings.sqlalchemy_url, path)
+    except BackupError as exc:
+        print(f"telehealth: {exc}", file=sys.stderr)
+        return 1
+    taken_at = args.taken_at or (
+        datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    )
+    print(f"Restored from {path}.")
+    return _run(settings, lambda s, sm: _record_restore(sm, taken_at))
 
 
 if __name__ == "__main__":  # pragma: no cover

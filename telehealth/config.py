@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     database_url: str = ""
     data_dir: Path = DATA_DIR
     secret_key: str = ""
+    # Keys the audit chain and signs its checkpoints; kept outside the database (docs/audit.md).
+    audit_key: str = Field(default="", repr=False)
+    # Signed checkpoints of the chain head: default beside the SQLite file or in data_dir.
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_seconds: float = Field(default=60, gt=0, le=24 * 3600)
     public_url: str = ""
     redis_url: str | None = None
     # Behind nginx: take the client address from X-Forwarded-For (audit source address).
@@ -120,7 +125,31 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TELEHEALTH_SECRET_KEY must be set to at least 32 characters in production"
             )
+        if self.env is Environment.production and not self.audit_key:
+            raise ValueError(
+                "TELEHEALTH_AUDIT_KEY must be set to at least 32 characters in production "
+                "(it keys the audit trail; keep it outside the database)"
+            )
+        if self.audit_key and len(self.audit_key) < 32:
+            raise ValueError("TELEHEALTH_AUDIT_KEY must be at least 32 characters")
         return self
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where signed audit checkpoints are appended (TELEHEALTH_AUDIT_CHECKPOINT_FILE)."""
+        if self.audit_checkpoint_file is not None:
+            return self.audit_checkpoint_file
+        sqlite_file = sqlite_path(self.sqlalchemy_url)
+        if sqlite_file is not None:
+            return sqlite_file.with_name(sqlite_file.name + ".audit-checkpoints.jsonl")
+        return self.data_dir / "audit-checkpoints.jsonl"
+
+    def chain_key(self) -> str:
+        """The audit key: TELEHEALTH_AUDIT_KEY, or in development one generated once and
+        kept in the data folder (like the secret key)."""
+        if not self.audit_key:
+            self.audit_key = _development_secret(self.data_dir, "audit_key")
+        return self.audit_key
 
     @property
     def secure_cookies(self) -> bool:
@@ -149,14 +178,27 @@ def load_settings(**overrides: Any) -> Settings:
             problems.append(f"{name}: {err['msg']}")
         raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
     if not settings.secret_key:
-        settings.secret_key = _development_secret(settings.data_dir)
+        settings.secret_key = _development_secret(settings.data_dir, "secret_key")
+    settings.chain_key()
     return settings
 
 
-def _development_secret(data_dir: Path) -> str:
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases or an in-memory one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _development_secret(data_dir: Path, name: str) -> str:
     """Generate a secret once and keep it, so development sessions survive restarts."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "secret_key"
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     key = secrets.token_urlsafe(48)

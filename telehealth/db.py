@@ -114,5 +114,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+AUDIT_KEY = "audit_key"
+AUDIT_STATE = "audit_state"
+
+
+def make_sessionmaker(engine: AsyncEngine, *, audit_key: str) -> async_sessionmaker[AsyncSession]:
+    """Sessions that carry the audit chain's key (never stored in the database) and one
+    state shared by this sessionmaker's sessions (whether the chain's key was checked)."""
+    if not audit_key:
+        raise ValueError("an audit key is required to write the audit trail")
+    info: dict[str, Any] = {AUDIT_KEY: audit_key.encode(), AUDIT_STATE: {}}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True, info=info)

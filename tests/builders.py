@@ -344,3 +344,28 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def run_cli(settings: Any, *args: str, **env: str) -> Any:
+    """`telehealth ARGS` as the operator runs it, on the test's database, data folder,
+    audit key and checkpoint file (unless `env` says otherwise)."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = {
+        **os.environ,
+        "TELEHEALTH_DATABASE_URL": settings.database_url,
+        "TELEHEALTH_DATA_DIR": str(settings.data_dir),
+        "TELEHEALTH_AUDIT_KEY": settings.audit_key,
+        "TELEHEALTH_AUDIT_CHECKPOINT_FILE": str(settings.checkpoint_path),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "telehealth", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )

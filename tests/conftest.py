@@ -23,6 +23,8 @@ import pytest
 
 # Cheaper password hashing for the many accounts tests create (still real Argon2id).
 os.environ.setdefault("TELEHEALTH_ARGON2_MEMORY_KIB", "8192")
+# The audit chain's key, for the server under test and for every command it runs.
+os.environ.setdefault("TELEHEALTH_AUDIT_KEY", "test-audit-key-" + "k" * 32)
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -161,6 +163,7 @@ def settings(database_url: str, tmp_path: Path, port: int) -> Settings:
         database_url=database_url,
         data_dir=tmp_path,
         secret_key="test-secret-key-" + "x" * 32,
+        audit_key=os.environ["TELEHEALTH_AUDIT_KEY"],
         host="127.0.0.1",
         port=port,
         public_url=f"http://127.0.0.1:{port}",
@@ -170,7 +173,7 @@ def settings(database_url: str, tmp_path: Path, port: int) -> Settings:
 @pytest.fixture
 async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = make_engine(settings.sqlalchemy_url)
-    yield make_sessionmaker(engine)
+    yield make_sessionmaker(engine, audit_key=settings.chain_key())
     await engine.dispose()
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from telehealth.audit import AuditEntry
-from tests.builders import PASSWORD, Cast, login
+from tests.builders import PASSWORD, Cast, login, run_cli
 
 
 async def entries(sessionmaker) -> list[AuditEntry]:
@@ -22,16 +22,8 @@ async def entries(sessionmaker) -> list[AuditEntry]:
         )
 
 
-def verify_cli(database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TELEHEALTH_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "telehealth", "audit", "verify"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+def verify_cli(settings, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(settings, "audit", "verify", **env)
 
 
 async def test_sign_in_out_failures_and_account_creation_are_each_recorded(
@@ -122,14 +114,14 @@ async def test_the_admin_searches_the_trail_by_patient_user_and_time(client, cas
     assert "<caption>0 entries, newest first" in await after.text()
 
 
-async def test_audit_verify_passes_on_an_intact_trail(client, cast: Cast, database_url):
+async def test_audit_verify_passes_on_an_intact_trail(client, cast: Cast, settings):
     await login(client, cast.bob)
-    result = await asyncio.to_thread(verify_cli, database_url)
+    result = await asyncio.to_thread(verify_cli, settings)
     assert result.returncode == 0, result.stderr
     assert "intact" in result.stdout
 
 
-async def test_audit_verify_names_an_edited_entry(client, cast: Cast, database_url, sessionmaker):
+async def test_audit_verify_names_an_edited_entry(client, cast: Cast, settings, sessionmaker):
     await login(client, cast.bob)
     await login(client, cast.sam)
     rows = await entries(sessionmaker)
@@ -139,43 +131,43 @@ async def test_audit_verify_names_an_edited_entry(client, cast: Cast, database_u
             text("UPDATE audit_entries SET user_id = 999 WHERE seq = :s"), {"s": target.seq}
         )
         await session.commit()
-    result = await asyncio.to_thread(verify_cli, database_url)
+    result = await asyncio.to_thread(verify_cli, settings)
     assert result.returncode != 0
     assert f"entry {target.seq}" in result.stderr
     assert "altered" in result.stderr
 
 
-async def test_audit_verify_names_a_deleted_entry(client, cast: Cast, database_url, sessionmaker):
+async def test_audit_verify_names_a_deleted_entry(client, cast: Cast, settings, sessionmaker):
     await login(client, cast.bob)
     rows = await entries(sessionmaker)
     target = rows[3]
     async with sessionmaker() as session:
         await session.execute(text("DELETE FROM audit_entries WHERE seq = :s"), {"s": target.seq})
         await session.commit()
-    result = await asyncio.to_thread(verify_cli, database_url)
+    result = await asyncio.to_thread(verify_cli, settings)
     assert result.returncode != 0
     assert f"entry {target.seq}" in result.stderr
     assert "missing" in result.stderr
 
 
 async def test_audit_verify_notices_entries_cut_from_the_end(
-    client, cast: Cast, database_url, sessionmaker
+    client, cast: Cast, settings, sessionmaker
 ):
     await login(client, cast.bob)
     last = (await entries(sessionmaker))[-1]
     async with sessionmaker() as session:
         await session.execute(text("DELETE FROM audit_entries WHERE seq = :s"), {"s": last.seq})
         await session.commit()
-    result = await asyncio.to_thread(verify_cli, database_url)
+    result = await asyncio.to_thread(verify_cli, settings)
     assert result.returncode != 0
     assert f"entry {last.seq}" in result.stderr
 
 
-async def test_concurrent_requests_keep_one_unbroken_chain(new_client, cast: Cast, database_url):
+async def test_concurrent_requests_keep_one_unbroken_chain(new_client, cast: Cast, settings):
     clients = [await new_client() for _ in range(8)]
     await asyncio.gather(
         *(c.post("/api/session", json={"username": "bob", "password": PASSWORD}) for c in clients)
     )
     await asyncio.gather(*(c.get("/api/me") for c in clients))
-    result = await asyncio.to_thread(verify_cli, database_url)
+    result = await asyncio.to_thread(verify_cli, settings)
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,148 @@
+"""Signed checkpoints of the audit chain, kept outside the database (docs/audit.md).
+
+Each line of the checkpoint file is one JSON object: the chain's length (`seq`), its last
+link (`head`), when it was read (`at`) and an HMAC of the three under the audit key. Lines
+are appended with O_APPEND in one write each, so several server processes may share a file.
+The operator ships the file to write-once storage; `telehealth audit verify` compares the
+database with every line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from telehealth.audit import AuditHead, Checkpoint, chain_key
+from telehealth.db import utcnow
+
+log = logging.getLogger(__name__)
+VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint line is unreadable or not signed with this key."""
+
+
+def _mac(key: bytes, seq: int, head: str, at: str) -> str:
+    message = f"telehealth-audit-checkpoint:{VERSION}:{seq}:{head}:{at}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_line(key: bytes, seq: int, head: str, at: datetime) -> str:
+    stamp = at.isoformat()
+    body = {"v": VERSION, "seq": seq, "head": head, "at": stamp, "mac": _mac(key, seq, head, stamp)}
+    return json.dumps(body, separators=(",", ":")) + "\n"
+
+
+def append(path: Path, line: str) -> None:
+    """One write with O_APPEND: a whole line lands at the end even with other writers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read(path: Path, key: bytes) -> list[Checkpoint]:
+    """Every checkpoint in the file, each checked for its signature; a missing file is none."""
+    if not path.exists():
+        return []
+    found: list[Checkpoint] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                data: dict[str, Any] = json.loads(raw)
+                seq, head, stamp, mac = data["seq"], data["head"], data["at"], data["mac"]
+                at = datetime.fromisoformat(stamp)
+                valid = (
+                    isinstance(seq, int)
+                    and isinstance(head, str)
+                    and isinstance(mac, str)
+                    and hmac.compare_digest(_mac(key, seq, head, stamp), mac)
+                )
+            except (ValueError, KeyError, TypeError):
+                raise CheckpointError(f"{path} line {number} is not a checkpoint") from None
+            if not valid:
+                raise CheckpointError(
+                    f"{path} line {number} is not signed with TELEHEALTH_AUDIT_KEY "
+                    "(altered, or written with another key)"
+                )
+            found.append(Checkpoint(seq=seq, head=head, at=at, line=number))
+    return found
+
+
+def last_seq(path: Path) -> int:
+    """The sequence number in the file's last line (0 if none): where to carry on from."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 4096))
+            tail = handle.read().decode("utf-8", "replace").strip().splitlines()
+        return int(json.loads(tail[-1])["seq"]) if tail else 0
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return 0
+
+
+async def write(sessionmaker: async_sessionmaker[AsyncSession], path: Path, after: int) -> int:
+    """Append a checkpoint of the current head if the chain grew past `after`.
+    Returns the head's sequence number."""
+    async with sessionmaker() as session:
+        head = (
+            await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))
+        ).scalar_one_or_none()
+        key = chain_key(session)
+    if head is None or head.seq <= after:
+        return after
+    await asyncio.to_thread(append, path, signed_line(key, head.seq, head.hash, utcnow()))
+    return head.seq
+
+
+class CheckpointWriter:
+    """One task per server process: every `interval` seconds, a checkpoint if entries were
+    written since the last one; a last one when the process stops."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], path: Path, interval: float
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.path = path
+        self.interval = interval
+        self._last = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._last = last_seq(self.path)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._write_once()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self._write_once()
+
+    async def _write_once(self) -> None:
+        try:
+            self._last = await write(self.sessionmaker, self.path, self._last)
+        except Exception:
+            # The next tick tries again; verify reports how far the checkpoints reach.
+            log.exception("audit checkpoint not written", extra={"path": str(self.path)})
