@@ -450,17 +450,22 @@ async def verify(
     if head is not None and (head.seq != last_seq or head.hash != prev):
         return VerifyResult(False, checked, last_seq + 1, "entries missing at the end")
 
-    notes: list[str] = []
-    unkeyed = (keyed_from - 1) if keyed_from is not None else checked
-    if unkeyed and keyed_from is not None:
-        notes.append(
-            f"entries 1-{unkeyed} were written before the chain was keyed; they are "
-            f"protected from entry {keyed_from} on, which is signed and links to them"
+    if checked and keyed_from is None:
+        # Every writer signs a switch-over entry first, so only a trail no server of this
+        # version has written to yet (or one rewritten without the key) looks like this.
+        return VerifyResult(
+            False,
+            checked,
+            1,
+            "no entry is signed with TELEHEALTH_AUDIT_KEY. A trail from before the key is "
+            "signed by starting the server or `telehealth audit checkpoint` once; a trail "
+            "that was signed before has been rewritten",
         )
-    elif unkeyed:
+    notes: list[str] = []
+    if keyed_from is not None and keyed_from > 1:
         notes.append(
-            f"all {unkeyed} entries were written before the chain was keyed (plain hashes "
-            "only): a database writer could rewrite them"
+            f"entries 1-{keyed_from - 1} were written before the chain was keyed; they are "
+            f"protected from entry {keyed_from} on, which is signed and links to them"
         )
     for restore in restores:
         notes.append(

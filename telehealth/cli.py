@@ -388,8 +388,9 @@ async def _verify_audit(settings: Settings, sessionmaker: Any) -> int:
 
 
 async def _write_checkpoint(settings: Settings, sessionmaker: Any) -> int:
-    from telehealth import checkpoints
+    from telehealth import audit, checkpoints
 
+    await audit.check_key(sessionmaker)  # a trail from before the key: sign it first
     seq = await checkpoints.write(sessionmaker, settings.checkpoint_path, after=-1)
     print(f"Checkpoint of entry {seq} written to {settings.checkpoint_path}.")
     return 0
