@@ -1,9 +1,7 @@
 """The audit trail: what it records, that it is searchable, and that tampering shows."""
 
 import asyncio
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
