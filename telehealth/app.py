@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth import audit
@@ -123,7 +125,11 @@ def setup_checkpoints(app: web.Application) -> None:
     )
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
-        await audit.check_key(sessionmaker)
+        try:
+            await audit.check_key(sessionmaker)
+        except (OSError, SQLAlchemyError):
+            # Serve anyway (/readyz says the database is down); the first append checks.
+            logging.getLogger(__name__).warning("audit key not checked: database unreachable")
         writer.start()
         yield
         await writer.stop()
