@@ -23,16 +23,18 @@ def test_the_lock_was_written_from_this_pyproject():
     assert result.returncode == 0, result.stderr
 
 
+def normal(name: str) -> str:
+    """A distribution's name as indexes compare it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def test_every_dependency_is_pinned_with_hashes():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
     text = (ROOT / "requirements.lock").read_text()
-    pinned = {
-        m.group(1).lower().replace("_", "-")
-        for m in re.finditer(r"^([A-Za-z0-9_.-]+)==\S+ \\$", text, re.M)
-    }
+    pinned = {normal(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==\S+ \\$", text, re.M)}
     for requirement in wanted:
-        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower().replace("_", "-")
+        name = normal(re.match(r"[A-Za-z0-9_.-]+", requirement).group(0))
         assert name in pinned, f"{name} is not pinned in requirements.lock"
     for block in re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text)[1:]:
         assert "--hash=sha256:" in block, block.splitlines()[0]
