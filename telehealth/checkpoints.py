@@ -85,30 +85,38 @@ def read(path: Path, key: bytes) -> list[Checkpoint]:
     return found
 
 
-def last_seq(path: Path) -> int:
-    """The sequence number in the file's last line (0 if none): where to carry on from."""
+def last_written(path: Path) -> tuple[int, str] | None:
+    """The chain position in the file's last line (None if none): where to carry on from."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - 4096))
             tail = handle.read().decode("utf-8", "replace").strip().splitlines()
-        return int(json.loads(tail[-1])["seq"]) if tail else 0
+        last = json.loads(tail[-1])
+        return int(last["seq"]), str(last["head"])
     except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return 0
+        return None
 
 
-async def write(sessionmaker: async_sessionmaker[AsyncSession], path: Path, after: int) -> int:
-    """Append a checkpoint of the current head if the chain grew past `after`.
-    Returns the head's sequence number."""
+async def write(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    path: Path,
+    last: tuple[int, str] | None = None,
+) -> tuple[int, str] | None:
+    """Append a checkpoint of the current head unless it is still `last` (or the chain is
+    empty). Returns the head's position. A head that moved back (a restore) is written too."""
     async with sessionmaker() as session:
         head = (
             await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))
         ).scalar_one_or_none()
         key = chain_key(session)
-    if head is None or head.seq <= after:
-        return after
+    if head is None or head.seq == 0:
+        return last
+    position = (head.seq, head.hash)
+    if position == last:
+        return last
     await asyncio.to_thread(append, path, signed_line(key, head.seq, head.hash, utcnow()))
-    return head.seq
+    return position
 
 
 class CheckpointWriter:
@@ -121,11 +129,11 @@ class CheckpointWriter:
         self.sessionmaker = sessionmaker
         self.path = path
         self.interval = interval
-        self._last = 0
+        self._last: tuple[int, str] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._last = last_seq(self.path)
+        self._last = last_written(self.path)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:

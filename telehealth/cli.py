@@ -391,8 +391,11 @@ async def _write_checkpoint(settings: Settings, sessionmaker: Any) -> int:
     from telehealth import audit, checkpoints
 
     await audit.check_key(sessionmaker)  # a trail from before the key: sign it first
-    seq = await checkpoints.write(sessionmaker, settings.checkpoint_path, after=-1)
-    print(f"Checkpoint of entry {seq} written to {settings.checkpoint_path}.")
+    position = await checkpoints.write(sessionmaker, settings.checkpoint_path)
+    if position is None:
+        print("The audit trail is empty: no checkpoint written.")
+        return 0
+    print(f"Checkpoint of entry {position[0]} written to {settings.checkpoint_path}.")
     return 0
 
 
