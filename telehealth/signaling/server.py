@@ -58,7 +58,7 @@ from telehealth.signaling.rooms import (
     visit_room,
 )
 from telehealth.signaling.transport import TransportServer
-from telehealth.signaling.turn import ice_config
+from telehealth.signaling.turn import ice_config_for
 from telehealth.uow import unit_of_work
 from telehealth.visits import lifecycle
 from telehealth.visits.models import Visit, VisitStatus
@@ -694,17 +694,15 @@ class Signaling:
         assert visit.id is not None
         for role in roles:
             user_id = visit.patient_id if role == "patient" else visit.prescriber_id
-            ice = ice_config(
-                user_id=user_id,
-                now=self.now(),
-                stun_urls=self.settings.stun_urls,
-                turn_urls=self.settings.turn_urls,
-                turn_secret=self.settings.turn_secret,
-                ttl_seconds=self.settings.turn_ttl_seconds,
-            )
+            ice = ice_config_for(self.settings, user_id=user_id, now=self.now())
             await self.sio.emit(
                 "admitted",
-                {"visit_id": visit.id, "ice_servers": ice.servers, "polite": role == "patient"},
+                {
+                    "visit_id": visit.id,
+                    "ice_servers": ice.servers,
+                    "ice_transport_policy": ice.transport_policy,
+                    "polite": role == "patient",
+                },
                 room=seat_room(visit.id, role),
                 namespace=NAMESPACE,
             )

@@ -72,6 +72,8 @@ export class VisitCall extends EventTarget {
     this.pc = null;
     this.polite = false;
     this.iceServers = null;
+    // "relay": TURN only, so neither side learns the other's address (the server says).
+    this.iceTransportPolicy = "all";
     this.admitted = false;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -216,7 +218,11 @@ export class VisitCall extends EventTarget {
   async iceServersFromApi() {
     try {
       const response = await fetch(`/api/visits/${this.visitId}/ice-servers`);
-      if (response.ok) return (await response.json()).iceServers || [];
+      if (response.ok) {
+        const data = await response.json();
+        this.iceTransportPolicy = data.iceTransportPolicy === "relay" ? "relay" : "all";
+        return data.iceServers || [];
+      }
     } catch (err) {
       console.warn("could not load ICE servers", err);
     }
@@ -227,6 +233,7 @@ export class VisitCall extends EventTarget {
     this.admitted = true;
     this.polite = !!data.polite;
     this.iceServers = data.ice_servers || [];
+    this.iceTransportPolicy = data.ice_transport_policy === "relay" ? "relay" : "all";
     const again = this.pc !== null && this.pc.signalingState !== "closed";
     if (!again) {
       this.createPeer();
@@ -237,7 +244,7 @@ export class VisitCall extends EventTarget {
       // leaves a working connection to the impolite one's restart: two restarts at once
       // collide, and rolling back an ICE-restart offer is where browsers stumble.
       try {
-        this.pc.setConfiguration({ iceServers: this.iceServers });
+        this.pc.setConfiguration(this.rtcConfiguration());
       } catch (err) {
         console.warn("could not update ICE servers", err);
       }
@@ -272,9 +279,13 @@ export class VisitCall extends EventTarget {
     }
   }
 
+  rtcConfiguration() {
+    return { iceServers: this.iceServers || [], iceTransportPolicy: this.iceTransportPolicy };
+  }
+
   createPeer() {
     this.closePeer();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
+    const pc = new RTCPeerConnection(this.rtcConfiguration());
     this.pc = pc;
     this.makingOffer = false;
     this.ignoreOffer = false;
