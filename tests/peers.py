@@ -30,13 +30,40 @@ from telehealth.visits.models import Visit, VisitEvent
 from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
 
 
-def rtc_configuration(ice_servers: list[dict[str, Any]], policy: str) -> RTCConfiguration:
-    """What a browser builds from the server's ICE answer."""
+def rtc_configuration(
+    ice_servers: list[dict[str, Any]], policy: str, turn_transport: str | None = None
+) -> RTCConfiguration:
+    """What a browser builds from the server's ICE answer. aiortc uses only the first TURN
+    URL it is given, where a browser tries them all: `turn_transport` ("udp", "tcp", "tls")
+    keeps the one the browser would end up using on a network that blocks the others."""
+    if turn_transport is not None:
+        ice_servers = [
+            {
+                **server,
+                "urls": [u for u in server["urls"] if turn_url_transport(u) == turn_transport],
+            }
+            if "username" in server
+            else server
+            for server in ice_servers
+        ]
     return RTCConfiguration(
         iceServers=[RTCIceServer(**server) for server in ice_servers],
         iceTransportPolicy=RTCIceTransportPolicy.RELAY
         if policy == "relay"
         else RTCIceTransportPolicy.ALL,
+    )
+
+
+def turn_url_transport(url: str) -> str:
+    if url.startswith("turns:"):
+        return "tls"
+    return "tcp" if url.endswith("transport=tcp") else "udp"
+
+
+def ice_ufrag(sdp: str) -> str:
+    return next(
+        (line.split(":", 1)[1] for line in sdp.splitlines() if line.startswith("a=ice-ufrag:")),
+        "",
     )
 
 
@@ -60,8 +87,11 @@ def selected_pair(pc: RTCPeerConnection) -> Any:
 class CallPeer:
     """One side of the call: reacts to signaling events in the order they arrive."""
 
-    def __init__(self, sock: VisitsSocket, visit_id: int, role: str) -> None:
+    def __init__(
+        self, sock: VisitsSocket, visit_id: int, role: str, turn_transport: str | None = None
+    ) -> None:
         self.sock = sock
+        self.turn_transport = turn_transport
         self.visit_id = visit_id
         self.role = role
         self.pc: RTCPeerConnection | None = None
@@ -94,7 +124,9 @@ class CallPeer:
                 await self._on_description(data["description"])
 
     def _peer(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(rtc_configuration(self.ice_servers, self.ice_policy))
+        pc = RTCPeerConnection(
+            rtc_configuration(self.ice_servers, self.ice_policy, self.turn_transport)
+        )
         pc.addTrack(VideoStreamTrack())
 
         @pc.on("track")
@@ -127,12 +159,34 @@ class CallPeer:
         self.received.append(description["sdp"])
         remote = RTCSessionDescription(sdp=description["sdp"], type=description["type"])
         if description["type"] == "offer":
+            current = self.pc.remoteDescription if self.pc is not None else None
+            if self.pc is not None and (
+                current is None or ice_ufrag(current.sdp) != ice_ufrag(description["sdp"])
+            ):
+                # The other side restarted ICE (its network changed): aiortc cannot
+                # restart in place, so a fresh connection answers, as call-core.js does
+                # for an offer from a new connection.
+                self._tasks.append(asyncio.create_task(self._close_quietly(self.pc)))
+                self.pc = None
             pc = self.pc or self._peer()
             await pc.setRemoteDescription(remote)
             await pc.setLocalDescription(await pc.createAnswer())
             await self._send(pc)
         elif self.pc is not None:
             await self.pc.setRemoteDescription(remote)
+
+    async def restart(self) -> None:
+        """What a browser does when its network changes: a new ICE session, offered by
+        this side (aiortc has no restartIce(): a fresh connection carries new ICE
+        credentials). The old connection's path is gone: it is closed on the side."""
+        old, self.pc = self.pc, None
+        if old is not None:
+            self._tasks.append(asyncio.create_task(self._close_quietly(old)))
+        await self._offer()
+
+    async def _close_quietly(self, pc: RTCPeerConnection) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pc.close(), 5)
 
     async def _send(self, pc: RTCPeerConnection) -> None:
         local = pc.localDescription
