@@ -278,3 +278,10 @@ async def wait_for_status(sessionmaker: Any, visit_id: int, status: str) -> Visi
             return visit
         await asyncio.sleep(0.05)
     raise AssertionError(f"visit never became {status}; it is {visit.status.value}")
+
+
+async def end_and_tell(prescriber: CallPeer, patient: CallPeer, visit_id: int) -> None:
+    """The prescriber ends the visit; the patient's page is told."""
+    ack = await prescriber.sock.call("end", {"visit_id": visit_id})
+    assert ack == {"ok": True, "status": "finished"}
+    await patient.sock.wait_for("visit_ended")

@@ -11,7 +11,14 @@ from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
 from tests.builders import Cast
-from tests.peers import check_in_and_admit, see_each_other, start_call, visit_row, wait_for_status
+from tests.peers import (
+    check_in_and_admit,
+    end_and_tell,
+    see_each_other,
+    start_call,
+    visit_row,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -32,11 +39,7 @@ async def test_patient_and_prescriber_see_each_other_and_the_visit_is_finished(
             for peer in (alice, bob):
                 ack = await peer.sock.call("media_state", {"visit_id": visit_id, "connected": True})
                 assert ack == {"ok": True, "status": "in_progress"}
-        assert await bob.sock.call("end", {"visit_id": visit_id}) == {
-            "ok": True,
-            "status": "finished",
-        }
-        await alice.sock.wait_for("visit_ended")
+        await end_and_tell(bob, alice, visit_id)
         assert alice.sock.received("visit_ended") == [{"visit_id": visit_id}]
     finally:
         await alice.close()
@@ -92,11 +95,7 @@ async def test_a_call_survives_a_server_restart_and_can_still_be_finished(
         await asyncio.sleep(0.5)
         assert alice.frames > frames  # media kept flowing peer to peer
 
-        assert await bob.sock.call("end", {"visit_id": visit_id}) == {
-            "ok": True,
-            "status": "finished",
-        }
-        await alice.sock.wait_for("visit_ended")
+        await end_and_tell(bob, alice, visit_id)
     finally:
         await alice.close()
         await bob.close()

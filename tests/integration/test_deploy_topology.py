@@ -30,7 +30,7 @@ import pytest
 from tests.builders import Cast, VisitsSocket, free_port, make_visit, session_token
 from tests.coturn import ROOT, Coturn, make_certificate
 from tests.integration.test_signaling_redis import REDIS_URL, _redis_reachable
-from tests.peers import CallPeer, check_in_and_admit, selected_pair
+from tests.peers import CallPeer, check_in_and_admit, end_and_tell, selected_pair
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -257,11 +257,7 @@ async def test_a_visit_through_nginx_two_processes_and_coturn_survives_losing_a_
         assert alice.frames > frames[0] and bob.frames > frames[1]  # video both ways
 
         # The call can still be steered: the prescriber ends it, the patient is told.
-        assert await bob.sock.call("end", {"visit_id": visit_id}) == {
-            "ok": True,
-            "status": "finished",
-        }
-        await alice.sock.wait_for("visit_ended")
+        await end_and_tell(bob, alice, visit_id)
     finally:
         await alice.close()
         await bob.close()
