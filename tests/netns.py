@@ -158,6 +158,20 @@ table ip home {{
 """
         _run(IP, "netns", "exec", self.router_ns, NFT, "-f", "-", input=rules)
 
+    def lossy(self, percent: int) -> None:
+        """The home's link drops `percent` % of UDP packets either way (a weak Wi-Fi)."""
+        rules = f"""
+table ip weak
+delete table ip weak
+table ip weak {{
+  chain forward {{
+    type filter hook forward priority -10; policy accept;
+    meta l4proto udp numgen random mod 100 < {percent} drop
+  }}
+}}
+"""
+        _run(IP, "netns", "exec", self.router_ns, NFT, "-f", "-", input=rules)
+
     def move_patient(self, host: int) -> str:
         """The patient's device gets another address (a new network): its old one is gone."""
         p = (IP, "-n", self.patient_ns)

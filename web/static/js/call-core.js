@@ -82,6 +82,8 @@ export class VisitCall extends EventTarget {
     this.outbox = [];
     this.mediaConnected = false;
     this.finished = false;
+    // Audio only: our camera's track is withheld from the connection (call-quality.js).
+    this.audioOnly = false;
     // The other participant's socket went away; a rejoin then means a new page or a new
     // network path, so we start from a fresh connection instead of restarting ICE.
     this.peerLeft = false;
@@ -213,6 +215,31 @@ export class VisitCall extends EventTarget {
     }
   }
 
+  // A quality sample (numbers only); the server keeps one per participant per 10 s.
+  reportQuality(sample) {
+    if (this.socket && this.socket.connected && this.joined) {
+      this.socket.emit("call_quality", { visit_id: this.visitId, ...sample });
+    }
+  }
+
+  // Stop (or resume) sending our camera, keeping the microphone: saves a weak connection.
+  async setAudioOnly(on) {
+    this.audioOnly = on;
+    const video = this.localStream ? this.localStream.getVideoTracks()[0] : null;
+    if (!this.pc || !video) return;
+    for (const sender of this.pc.getSenders()) {
+      const kind = sender.track ? sender.track.kind : null;
+      if (kind === "video" || (kind === null && !on && this.isVideoSender(sender))) {
+        await sender.replaceTrack(on ? null : video);
+      }
+    }
+  }
+
+  isVideoSender(sender) {
+    const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+    return !!transceiver && transceiver.receiver.track.kind === "video";
+  }
+
   // -- peer connection ------------------------------------------------------------------
 
   async iceServersFromApi() {
@@ -296,7 +323,10 @@ export class VisitCall extends EventTarget {
 
     const stream = this.localStream;
     const tracks = stream ? stream.getTracks().filter((t) => t.readyState === "live") : [];
-    for (const track of tracks) pc.addTrack(track, stream);
+    for (const track of tracks) {
+      const sender = pc.addTrack(track, stream);
+      if (this.audioOnly && track.kind === "video") sender.replaceTrack(null);
+    }
     // Receive both kinds even when we send neither (audio-only or no devices).
     if (!tracks.some((t) => t.kind === "video")) pc.addTransceiver("video", { direction: "recvonly" });
     if (!tracks.some((t) => t.kind === "audio")) pc.addTransceiver("audio", { direction: "recvonly" });
