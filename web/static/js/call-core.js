@@ -299,6 +299,14 @@ export class VisitCall extends EventTarget {
     this.peerLeft = false;
     if (this.admitted && this.pc && stale) {
       this.createPeer();
+    } else if (this.admitted && this.pc && !this.polite &&
+               this.pc.signalingState === "stable" && this.pc.remoteDescription) {
+      // The other side came back without having left: its connection to the server broke,
+      // usually because its network changed (Wi-Fi to mobile data), so its media path is
+      // dead too. Restart ICE now rather than after our side notices (about 5 s, then a
+      // grace period); media keeps flowing on the old path until the new one is up.
+      this.pc.restartIce();
+      this.armWatchdog(this.pc);
     } else if (this.pc && this.pc.signalingState === "have-local-offer" && this.pc.localDescription) {
       // Our offer may have been sent while the other side was away (a server restart):
       // send it again; a duplicate is harmless.
