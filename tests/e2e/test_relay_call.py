@@ -3,12 +3,13 @@ call pages connect through a real coturn and neither learns the other's address.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from telehealth.config import IceTransportPolicy
-from tests.builders import Cast
+from tests.builders import PASSWORD, Cast
 from tests.coturn import Coturn
 from tests.e2e.test_video_visit import open_call
 
@@ -65,3 +66,28 @@ async def test_relay_policy_call_in_two_browsers_goes_through_turn_only(
         assert set(seen["remoteTypes"]) == {"relay"}
         assert set(seen["localTypes"]) == {"relay"}
         assert page.console_errors == []
+
+
+async def test_relay_policy_precall_test_in_the_browser_goes_through_turn(
+    new_page: Any, cast: Cast, clock: Any, settings: Any, coturn: Coturn
+) -> None:
+    settings.turn_urls = [coturn.url("udp")]
+    settings.turn_secret = coturn.secret
+    settings.ice_transport_policy = IceTransportPolicy.relay
+    clock.set(datetime.now(UTC).replace(microsecond=0))  # coturn checks the real clock
+    page = await new_page()
+    await page.context.add_init_script(RECORD_PEERS)
+    await page.goto("/login?next=/precall")
+    await page.get_by_label("Username").fill("alice")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/precall")
+
+    await page.get_by_role("button", name="Start the test").click()
+    await page.get_by_text("Yes: your video came back").wait_for(timeout=30_000)
+    seen = await page.evaluate(SELECTED_PAIR)
+    assert seen["policy"] == "relay"
+    # Both the browser and the server's test peer offered relayed addresses only.
+    assert (seen["local"], seen["remote"]) == ("relay", "relay")
+    assert set(seen["remoteTypes"]) == {"relay"}
+    assert page.console_errors == []
