@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
-SYSTEM_PACKAGES := chromium fonts-liberation coturn
+SYSTEM_PACKAGES := chromium fonts-liberation coturn iproute2 nftables nginx-light
 # The resolver `make lock` uses; pinned so the same pyproject.toml gives the same lock.
 UV_VERSION := 0.13.9
 
@@ -39,7 +39,9 @@ $(STAMPS)/web: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && touch $@
 
-# Chromium (browser tests) and coturn (TURN relay tests) come from Debian's packages.
+# Chromium (browser tests), coturn (TURN relay tests), iproute2 and nftables (network
+# namespaces: patients behind NATs and firewalls) and nginx (the deploy/ topology test)
+# come from Debian's packages.
 system-deps:
 	@bash scripts/system-deps.sh $(SYSTEM_PACKAGES)
 

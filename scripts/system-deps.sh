@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests drive (a real Chromium, a real coturn).
+# Install the Debian packages the tests drive (a real Chromium, coturn, nginx, and iproute2
+# with nftables for the network-namespace tests).
 set -euo pipefail
 missing=()
 for pkg in "$@"; do
@@ -17,3 +18,5 @@ echo "Installing system packages: ${missing[*]}"
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 # coturn's package starts nothing by default; the tests start their own relay on loopback.
+# nginx's package may start a default site where an init system runs: the tests start their
+# own nginx from deploy/nginx.conf on a free loopback port and never use the default one.

@@ -23,6 +23,33 @@ class Environment(StrEnum):
     production = "production"
 
 
+class IceTransportPolicy(StrEnum):
+    """`relay`: both call pages and the pre-call test use TURN only, so neither side
+    learns the other's address (the patient's home)."""
+
+    all = "all"
+    relay = "relay"
+
+
+TURN_TRANSPORTS = {"turn": ("udp", "tcp"), "turns": ("tcp",)}
+
+
+def _check_turn_url(url: str) -> str:
+    """turn:host[:port][?transport=udp|tcp] or turns:host[:port][?transport=tcp]."""
+    scheme, _, rest = url.partition(":")
+    host_port, _, query = rest.partition("?")
+    transport = query.removeprefix("transport=") if query else ""
+    allowed = TURN_TRANSPORTS.get(scheme)
+    if allowed is None or not host_port or host_port.startswith("/"):
+        raise ValueError(
+            f"{url!r} is not a TURN URL: use turn:host:3478, turn:host:3478?transport=tcp "
+            "or turns:host:443?transport=tcp"
+        )
+    if query and (not query.startswith("transport=") or transport not in allowed):
+        raise ValueError(f"{url!r}: {scheme}: URLs take ?transport={' or '.join(allowed)}")
+    return url
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -55,6 +82,7 @@ class Settings(BaseSettings):
     turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_secret: str | None = None
     turn_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    ice_transport_policy: IceTransportPolicy = IceTransportPolicy.all
     idle_logoff_minutes: int = Field(default=15, ge=1, le=24 * 60)
     max_failed_logins: int = Field(default=5, ge=1, le=100)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -97,6 +125,11 @@ class Settings(BaseSettings):
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        return [_check_turn_url(url) for url in value]
+
     @field_validator("in_person_lookback_days", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -132,6 +165,17 @@ class Settings(BaseSettings):
             )
         if self.audit_key and len(self.audit_key) < 32:
             raise ValueError("TELEHEALTH_AUDIT_KEY must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _relay_needs_turn(self) -> Settings:
+        if self.ice_transport_policy is IceTransportPolicy.relay and not (
+            self.turn_urls and self.turn_secret
+        ):
+            raise ValueError(
+                "TELEHEALTH_ICE_TRANSPORT_POLICY=relay needs TELEHEALTH_TURN_URLS and "
+                "TELEHEALTH_TURN_SECRET: without a relay no call could connect"
+            )
         return self
 
     @property

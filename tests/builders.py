@@ -168,7 +168,7 @@ async def session_token(
 class VisitsSocket:
     """A socket.io client on namespace /visits that records every event it receives."""
 
-    def __init__(self, url: str, token: str | None, **options: Any) -> None:
+    def __init__(self, url: str, token: str | None, *, ssl: Any = None, **options: Any) -> None:
         import asyncio
 
         import aiohttp
@@ -183,7 +183,9 @@ class VisitsSocket:
         jar = aiohttp.CookieJar(unsafe=True)
         if token:
             jar.update_cookies({"th_session": token}, response_url=URL(url))
-        self.http = aiohttp.ClientSession(cookie_jar=jar)
+        # `ssl`: an SSLContext that trusts a test certificate (a server behind nginx's TLS).
+        connector = aiohttp.TCPConnector(ssl=ssl) if ssl is not None else None
+        self.http = aiohttp.ClientSession(cookie_jar=jar, connector=connector)
         self.sio = socketio.AsyncClient(http_session=self.http, **options)
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Condition()

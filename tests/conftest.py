@@ -213,4 +213,17 @@ async def new_client(server: TestServer) -> AsyncIterator[Any]:
         await c.close()
 
 
+@pytest.fixture
+async def coturn(tmp_path: Path) -> AsyncIterator[Any]:
+    """A real coturn from deploy/turnserver.conf on loopback: UDP and TCP on `port`, TLS on
+    `tls_port` with a self-signed certificate for 127.0.0.1 (tmp_path/turn-cert.pem)."""
+    from tests.coturn import make_certificate, start_coturn
+
+    relay = await start_coturn(tmp_path, tls=make_certificate(tmp_path, "127.0.0.1"))
+    try:
+        yield relay
+    finally:
+        relay.stop()
+
+
 from tests.builders import *  # noqa: E402, F403  (fixtures and builders shared by every test)

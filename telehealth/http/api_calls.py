@@ -10,7 +10,7 @@ from aiohttp import web
 
 from telehealth.http.context import db, json_body, now, path_id, require_actor, settings_of
 from telehealth.signaling.server import after_commit
-from telehealth.signaling.turn import ice_config
+from telehealth.signaling.turn import ice_config_for
 from telehealth.visits import lifecycle
 
 routes = web.RouteTableDef()
@@ -65,15 +65,7 @@ async def ice_servers(request: web.Request) -> web.Response:
     await lifecycle.authorize_join(
         db(request), actor=actor, visit_id=path_id(request), now=now(request)
     )
-    settings = settings_of(request)
-    config = ice_config(
-        user_id=actor.user_id,
-        now=now(request),
-        stun_urls=settings.stun_urls,
-        turn_urls=settings.turn_urls,
-        turn_secret=settings.turn_secret,
-        ttl_seconds=settings.turn_ttl_seconds,
-    )
+    config = ice_config_for(settings_of(request), user_id=actor.user_id, now=now(request))
     return web.json_response(config.wire())
 
 

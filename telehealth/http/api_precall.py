@@ -6,10 +6,19 @@ from aiohttp import web
 
 from telehealth import audit
 from telehealth.errors import InvalidInput, NotFound
-from telehealth.http.context import db, json_body, now, require_actor
-from telehealth.signaling.precall import PRECALL
+from telehealth.http.context import db, json_body, now, require_actor, settings_of
+from telehealth.signaling.precall import PRECALL, precall_ice
 
 routes = web.RouteTableDef()
+
+
+@routes.get("/api/precall/ice-servers")
+async def precall_ice_servers(request: web.Request) -> web.StreamResponse:
+    """The ICE servers for the connection test: the visit's relays and policy, with
+    credentials that last only as long as a test (a visit's own come from its endpoint)."""
+    actor = require_actor(request)
+    request.app[PRECALL].rate_limit.check(actor.user_id, now(request))
+    return web.json_response(precall_ice(settings_of(request), actor.user_id, now(request)).wire())
 
 
 @routes.post("/api/precall/offer")

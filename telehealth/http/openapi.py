@@ -176,11 +176,13 @@ DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str,
                 "ICE servers",
                 _obj(
                     "iceServers",
+                    "iceTransportPolicy",
                     "expires_at",
                     iceServers={
                         "type": "array",
                         "items": _obj("urls", urls={}, username=S, credential=S),
                     },
+                    iceTransportPolicy={"type": "string", "enum": ["all", "relay"]},
                     expires_at=DT,
                 ),
             )

@@ -17,17 +17,28 @@ import logging
 import math
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaBlackhole, MediaRelay
 
-from telehealth.config import Settings
+from telehealth.config import IceTransportPolicy, Settings
 from telehealth.errors import DomainError, InvalidInput, RateLimited
 from telehealth.http.context import SETTINGS
+from telehealth.signaling.turn import IceConfig, ice_config_for
+
+# Pre-call TURN credentials outlive the longest test (max_age_seconds) with room to spare.
+PRECALL_TURN_TTL_SECONDS = 600
 
 log = logging.getLogger("telehealth.precall")
 
@@ -89,7 +100,7 @@ class PrecallRegistry:
         self,
         *,
         max_peers: int,
-        ice_servers: list[Any],
+        configuration: Callable[[int], Any],
         max_age_seconds: float = 120.0,
         per_owner: int = 2,
     ) -> None:
@@ -97,7 +108,8 @@ class PrecallRegistry:
         self.per_owner = per_owner
         self.max_age_seconds = max_age_seconds
         self.rate_limit = OfferRateLimit()
-        self._ice_servers = ice_servers
+        # owner id -> aiortc RTCConfiguration (fresh TURN credentials for each test)
+        self._configuration = configuration
         self._peers: dict[str, _Peer] = {}
         self._tasks: set[asyncio.Task[bool]] = set()
 
@@ -128,7 +140,7 @@ class PrecallRegistry:
             soonest = min(p.deadline for p in self._peers.values())
             raise PrecallBusy(retry_after=max(1, math.ceil(soonest - loop.time())))
         peer_id = secrets.token_urlsafe(18)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+        pc = RTCPeerConnection(self._configuration(owner_id))
         peer = _Peer(
             id=peer_id, owner_id=owner_id, pc=pc, deadline=loop.time() + self.max_age_seconds
         )
@@ -219,11 +231,24 @@ def _on_track(peer: _Peer, track: Any) -> None:
         peer.blackhole.addTrack(track)
 
 
-def ice_servers_for(settings: Settings) -> list[Any]:
-    """STUN from configuration; an empty list means host candidates only (never a default
-    public STUN server, which aiortc would otherwise use). The server peer has a reachable
-    address of its own, so it needs no TURN relay."""
-    return [RTCIceServer(urls=url) for url in settings.stun_urls]
+def precall_ice(settings: Settings, user_id: int, now: datetime) -> IceConfig:
+    """The ICE servers a pre-call test uses (the browser's and the server's side alike)."""
+    ttl = min(settings.turn_ttl_seconds, PRECALL_TURN_TTL_SECONDS)
+    return ice_config_for(settings, user_id=user_id, now=now, ttl_seconds=ttl)
+
+
+def server_configuration(settings: Settings, owner_id: int) -> Any:
+    """The server peer's RTCConfiguration. With policy `all`: STUN from configuration and
+    no relay (the server has a reachable address of its own); an empty list means host
+    candidates only (never a default public STUN server, which aiortc would otherwise use).
+    With `relay`: TURN only, like the browser, so the test proves the relay works."""
+    if settings.ice_transport_policy is IceTransportPolicy.all:
+        return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in settings.stun_urls])
+    ice = precall_ice(settings, owner_id, datetime.now(UTC))
+    return RTCConfiguration(
+        iceServers=[RTCIceServer(**server) for server in ice.servers if "username" in server],
+        iceTransportPolicy=RTCIceTransportPolicy.RELAY,
+    )
 
 
 PRECALL: web.AppKey[PrecallRegistry] = web.AppKey("precall", PrecallRegistry)
@@ -235,7 +260,7 @@ def setup_precall(app: web.Application) -> None:
     app[PRECALL] = PrecallRegistry(
         max_peers=settings.precall_max_peers,
         per_owner=settings.precall_peers_per_account,
-        ice_servers=ice_servers_for(settings),
+        configuration=lambda owner_id: server_configuration(settings, owner_id),
     )
 
     async def close_peers(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telehealth.errors import InvalidInput
+from telehealth.visits.quality import QualitySample
 
 MAX_SDP_BYTES = 64 * 1024
 MAX_CANDIDATE_CHARS = 1024
@@ -25,7 +26,7 @@ ROLES = ("patient", "prescriber")
 
 # Events a client may send on the /visits namespace; anything else is refused.
 CLIENT_EVENTS = frozenset(
-    {"join", "leave", "admit", "signal", "media_state", "end", "watch_dashboard"}
+    {"join", "leave", "admit", "signal", "media_state", "call_quality", "end", "watch_dashboard"}
 )
 
 
@@ -176,6 +177,43 @@ def parse_media_state(payload: Any) -> MediaState:
     if not isinstance(connected, bool):
         raise ProtocolError("connected must be true or false.", field="connected")
     return MediaState(visit_id, connected)
+
+
+@dataclass(frozen=True)
+class CallQualityReport:
+    visit_id: int
+    sample: QualitySample
+
+
+def _measure(data: Mapping[str, Any], name: str, upper: float) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= upper:
+        raise ProtocolError(f"{name} must be a number from 0 to {upper:g}, or null.", field=name)
+    return float(value)
+
+
+def parse_call_quality(payload: Any) -> CallQualityReport:
+    """{"visit_id", "rtt_ms", "loss_percent", "bitrate_kbps", "poor"}: numbers only."""
+    data = _mapping(payload, "The payload")
+    visit_id = parse_visit_id(data)
+    unknown = set(data) - {"visit_id", "rtt_ms", "loss_percent", "bitrate_kbps", "poor"}
+    if unknown:
+        raise ProtocolError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    poor = data.get("poor")
+    if not isinstance(poor, bool):
+        raise ProtocolError("poor must be true or false.", field="poor")
+    rtt = _measure(data, "rtt_ms", 60_000)
+    loss = _measure(data, "loss_percent", 100)
+    bitrate = _measure(data, "bitrate_kbps", 1_000_000)
+    sample = QualitySample(
+        rtt_ms=None if rtt is None else round(rtt),
+        loss_percent=None if loss is None else round(loss, 1),
+        bitrate_kbps=None if bitrate is None else round(bitrate),
+        poor=poor,
+    )
+    return CallQualityReport(visit_id, sample)
 
 
 def first_argument(args: tuple[Any, ...]) -> Any:

@@ -58,9 +58,9 @@ from telehealth.signaling.rooms import (
     visit_room,
 )
 from telehealth.signaling.transport import TransportServer
-from telehealth.signaling.turn import ice_config
+from telehealth.signaling.turn import ice_config_for
 from telehealth.uow import unit_of_work
-from telehealth.visits import lifecycle
+from telehealth.visits import lifecycle, quality
 from telehealth.visits.models import Visit, VisitStatus
 
 log = logging.getLogger("telehealth.signaling")
@@ -290,6 +290,7 @@ class Signaling:
             "admit": self._admit,
             "signal": self._signal,
             "media_state": self._media_state,
+            "call_quality": self._call_quality,
             "end": self._end,
             "watch_dashboard": self._watch_dashboard,
         }
@@ -657,6 +658,17 @@ class Signaling:
             await self._status_changed(visit)
         return {"ok": True, "status": visit.status.value}
 
+    async def _call_quality(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
+        report = protocol.parse_call_quality(payload)
+        if conn.visit_id != report.visit_id:
+            raise NotFound("Join the visit before reporting its quality.", code="not_joined")
+        async with self._uow(conn, sid) as session:
+            actor = await self._require_actor(session, conn)
+            await quality.record_call_quality(
+                session, actor=actor, visit_id=report.visit_id, sample=report.sample, now=self.now()
+            )
+        return {"ok": True}
+
     async def _end(self, sid: str, conn: Connection, payload: Any) -> dict[str, Any]:
         visit_id = protocol.parse_visit_id(payload)
         async with self._uow(conn, sid) as session:
@@ -694,17 +706,15 @@ class Signaling:
         assert visit.id is not None
         for role in roles:
             user_id = visit.patient_id if role == "patient" else visit.prescriber_id
-            ice = ice_config(
-                user_id=user_id,
-                now=self.now(),
-                stun_urls=self.settings.stun_urls,
-                turn_urls=self.settings.turn_urls,
-                turn_secret=self.settings.turn_secret,
-                ttl_seconds=self.settings.turn_ttl_seconds,
-            )
+            ice = ice_config_for(self.settings, user_id=user_id, now=self.now())
             await self.sio.emit(
                 "admitted",
-                {"visit_id": visit.id, "ice_servers": ice.servers, "polite": role == "patient"},
+                {
+                    "visit_id": visit.id,
+                    "ice_servers": ice.servers,
+                    "ice_transport_policy": ice.transport_policy,
+                    "polite": role == "patient",
+                },
                 room=seat_room(visit.id, role),
                 namespace=NAMESPACE,
             )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from telehealth.config import Settings
+
 
 def turn_username(user_id: int, expires_at: datetime) -> str:
     return f"{int(expires_at.timestamp())}:{user_id}"
@@ -28,9 +30,15 @@ def turn_credential(secret: str, username: str) -> str:
 class IceConfig:
     servers: list[dict[str, Any]]
     expires_at: datetime
+    # "all", or "relay": TURN only, so neither participant learns the other's address.
+    transport_policy: str = "all"
 
     def wire(self) -> dict[str, Any]:
-        return {"iceServers": self.servers, "expires_at": self.expires_at.isoformat()}
+        return {
+            "iceServers": self.servers,
+            "iceTransportPolicy": self.transport_policy,
+            "expires_at": self.expires_at.isoformat(),
+        }
 
 
 def ice_config(
@@ -41,8 +49,12 @@ def ice_config(
     turn_urls: list[str],
     turn_secret: str | None,
     ttl_seconds: int,
+    transport_policy: str = "all",
 ) -> IceConfig:
-    """The RTCPeerConnection `iceServers` for one participant, valid for `ttl_seconds`."""
+    """The RTCPeerConnection `iceServers` for one participant, valid for `ttl_seconds`.
+
+    Every configured TURN URL (UDP, TCP, TLS) shares one short-lived credential: the
+    browser tries them all and keeps what its network lets through."""
     expires_at = (now + timedelta(seconds=ttl_seconds)).astimezone(UTC).replace(microsecond=0)
     servers: list[dict[str, Any]] = []
     if stun_urls:
@@ -56,4 +68,19 @@ def ice_config(
                 "credential": turn_credential(turn_secret, username),
             }
         )
-    return IceConfig(servers, expires_at)
+    return IceConfig(servers, expires_at, transport_policy)
+
+
+def ice_config_for(
+    settings: Settings, *, user_id: int, now: datetime, ttl_seconds: int | None = None
+) -> IceConfig:
+    """`ice_config` with the servers, secret, lifetime and policy this practice configured."""
+    return ice_config(
+        user_id=user_id,
+        now=now,
+        stun_urls=settings.stun_urls,
+        turn_urls=settings.turn_urls,
+        turn_secret=settings.turn_secret,
+        ttl_seconds=ttl_seconds or settings.turn_ttl_seconds,
+        transport_policy=settings.ice_transport_policy.value,
+    )

@@ -88,8 +88,9 @@ async def test_the_prescriber_sees_the_patient_check_in_and_admits_them(
     assert await bob.call("admit", {"visit_id": visit}) == {"ok": True, "status": "waiting"}
     (for_alice,) = await alice.wait_for("admitted")
     (for_bob,) = await bob.wait_for("admitted")
-    assert for_alice == {"visit_id": visit, "ice_servers": [], "polite": True}
-    assert for_bob == {"visit_id": visit, "ice_servers": [], "polite": False}
+    policy = {"ice_transport_policy": "all"}
+    assert for_alice == {"visit_id": visit, "ice_servers": [], **policy, "polite": True}
+    assert for_bob == {"visit_id": visit, "ice_servers": [], **policy, "polite": False}
 
 
 async def test_signals_reach_only_the_other_participant_in_the_order_sent(

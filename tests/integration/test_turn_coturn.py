@@ -4,107 +4,17 @@ GET /api/visits/{id}/ice-servers, and refuses a tampered or expired one."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import shutil
-import socket
-import subprocess
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from aioice import stun
 from aioice.turn import create_turn_endpoint
 
 from tests.builders import Cast, login, make_visit
+from tests.coturn import Coturn
 
 pytestmark = pytest.mark.timeout(60)
-
-TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
-
-
-@dataclass
-class Coturn:
-    port: int
-    secret: str
-
-
-def _free_udp_and_tcp_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port: int = udp.getsockname()[1]
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port for coturn")
-
-
-@pytest.fixture
-async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
-    if not Path(TURNSERVER).exists():
-        message = (
-            "coturn is not installed (/usr/bin/turnserver); scripts/system-deps.sh installs it"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
-        pytest.skip(message)
-    port = _free_udp_and_tcp_port()
-    relay_low = 49152 + (port % 1000) * 10
-    secret = secrets.token_urlsafe(24)
-    process = subprocess.Popen(
-        [
-            TURNSERVER,
-            "-n",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--use-auth-secret",
-            f"--static-auth-secret={secret}",
-            "--realm=telehealth.test",
-            "--no-tls",
-            "--no-dtls",
-            "--allow-loopback-peers",
-            "--no-cli",
-            f"--min-port={relay_low}",
-            f"--max-port={relay_low + 9}",
-            f"--log-file={tmp_path / 'turn.log'}",
-            "--no-stdout-log",
-            f"--pidfile={tmp_path / 'turn.pid'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await _wait_until_listening(port, process)
-        yield Coturn(port, secret)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(100):
-        if process.poll() is not None:
-            raise RuntimeError(f"turnserver exited with {process.returncode}")
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise RuntimeError("turnserver did not start listening")
 
 
 async def allocate(port: int, username: str, password: str) -> tuple[str, int]:

@@ -72,6 +72,8 @@ export class VisitCall extends EventTarget {
     this.pc = null;
     this.polite = false;
     this.iceServers = null;
+    // "relay": TURN only, so neither side learns the other's address (the server says).
+    this.iceTransportPolicy = "all";
     this.admitted = false;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -80,6 +82,8 @@ export class VisitCall extends EventTarget {
     this.outbox = [];
     this.mediaConnected = false;
     this.finished = false;
+    // Audio only: our camera's track is withheld from the connection (call-quality.js).
+    this.audioOnly = false;
     // The other participant's socket went away; a rejoin then means a new page or a new
     // network path, so we start from a fresh connection instead of restarting ICE.
     this.peerLeft = false;
@@ -211,12 +215,41 @@ export class VisitCall extends EventTarget {
     }
   }
 
+  // A quality sample (numbers only); the server keeps one per participant per 10 s.
+  reportQuality(sample) {
+    if (this.socket && this.socket.connected && this.joined) {
+      this.socket.emit("call_quality", { visit_id: this.visitId, ...sample });
+    }
+  }
+
+  // Stop (or resume) sending our camera, keeping the microphone: saves a weak connection.
+  async setAudioOnly(on) {
+    this.audioOnly = on;
+    const video = this.localStream ? this.localStream.getVideoTracks()[0] : null;
+    if (!this.pc || !video) return;
+    for (const sender of this.pc.getSenders()) {
+      const kind = sender.track ? sender.track.kind : null;
+      if (kind === "video" || (kind === null && !on && this.isVideoSender(sender))) {
+        await sender.replaceTrack(on ? null : video);
+      }
+    }
+  }
+
+  isVideoSender(sender) {
+    const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+    return !!transceiver && transceiver.receiver.track.kind === "video";
+  }
+
   // -- peer connection ------------------------------------------------------------------
 
   async iceServersFromApi() {
     try {
       const response = await fetch(`/api/visits/${this.visitId}/ice-servers`);
-      if (response.ok) return (await response.json()).iceServers || [];
+      if (response.ok) {
+        const data = await response.json();
+        this.iceTransportPolicy = data.iceTransportPolicy === "relay" ? "relay" : "all";
+        return data.iceServers || [];
+      }
     } catch (err) {
       console.warn("could not load ICE servers", err);
     }
@@ -227,6 +260,7 @@ export class VisitCall extends EventTarget {
     this.admitted = true;
     this.polite = !!data.polite;
     this.iceServers = data.ice_servers || [];
+    this.iceTransportPolicy = data.ice_transport_policy === "relay" ? "relay" : "all";
     const again = this.pc !== null && this.pc.signalingState !== "closed";
     if (!again) {
       this.createPeer();
@@ -237,7 +271,7 @@ export class VisitCall extends EventTarget {
       // leaves a working connection to the impolite one's restart: two restarts at once
       // collide, and rolling back an ICE-restart offer is where browsers stumble.
       try {
-        this.pc.setConfiguration({ iceServers: this.iceServers });
+        this.pc.setConfiguration(this.rtcConfiguration());
       } catch (err) {
         console.warn("could not update ICE servers", err);
       }
@@ -265,6 +299,14 @@ export class VisitCall extends EventTarget {
     this.peerLeft = false;
     if (this.admitted && this.pc && stale) {
       this.createPeer();
+    } else if (this.admitted && this.pc && !this.polite &&
+               this.pc.signalingState === "stable" && this.pc.remoteDescription) {
+      // The other side came back without having left: its connection to the server broke,
+      // usually because its network changed (Wi-Fi to mobile data), so its media path is
+      // dead too. Restart ICE now rather than after our side notices (about 5 s, then a
+      // grace period); media keeps flowing on the old path until the new one is up.
+      this.pc.restartIce();
+      this.armWatchdog(this.pc);
     } else if (this.pc && this.pc.signalingState === "have-local-offer" && this.pc.localDescription) {
       // Our offer may have been sent while the other side was away (a server restart):
       // send it again; a duplicate is harmless.
@@ -272,9 +314,13 @@ export class VisitCall extends EventTarget {
     }
   }
 
+  rtcConfiguration() {
+    return { iceServers: this.iceServers || [], iceTransportPolicy: this.iceTransportPolicy };
+  }
+
   createPeer() {
     this.closePeer();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
+    const pc = new RTCPeerConnection(this.rtcConfiguration());
     this.pc = pc;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -285,7 +331,10 @@ export class VisitCall extends EventTarget {
 
     const stream = this.localStream;
     const tracks = stream ? stream.getTracks().filter((t) => t.readyState === "live") : [];
-    for (const track of tracks) pc.addTrack(track, stream);
+    for (const track of tracks) {
+      const sender = pc.addTrack(track, stream);
+      if (this.audioOnly && track.kind === "video") sender.replaceTrack(null);
+    }
     // Receive both kinds even when we send neither (audio-only or no devices).
     if (!tracks.some((t) => t.kind === "video")) pc.addTransceiver("video", { direction: "recvonly" });
     if (!tracks.some((t) => t.kind === "audio")) pc.addTransceiver("audio", { direction: "recvonly" });

@@ -1,6 +1,7 @@
 // The patient's visit page: device check → check-in (where are you now?) → waiting room → call.
 import { DeviceCheck } from "./device-check.js";
 import { VisitCall, errorMessage, postJson, stopStream, wireMediaButtons } from "./call-core.js";
+import { wireQuality } from "./call-quality.js";
 
 const app = document.getElementById("visit-app");
 const $ = (id) => document.getElementById(id);
@@ -100,6 +101,7 @@ function startCall() {
 
   call = new VisitCall({ visitId, localStream, remoteVideo: $("remote-video") });
   call.addEventListener("status", (e) => say(e.detail.text));
+  wireQuality(call, $("quality-note"), $("audio-only"));
   call.addEventListener("joined", (e) => {
     visitStatus = e.detail.status || visitStatus;
     if (!call.admitted) say("You are in the waiting room. Your prescriber will let you in shortly.");

@@ -27,19 +27,29 @@ function say(text) {
   statusLine.textContent = text;
 }
 
-async function iceServers() {
+// The relays and policy the visit will use: with policy "relay" the browser offers TURN
+// candidates only, so the test checks the path the call will take.
+async function iceConfiguration() {
   const visitId = app.dataset.visitId;
-  if (visitId) {
-    // A patient from a join link tests the same relays their visit will use.
+  const sources = visitId
+    ? [`/api/visits/${visitId}/ice-servers`, "/api/precall/ice-servers"]
+    : ["/api/precall/ice-servers"];
+  for (const url of sources) {
     try {
-      const response = await fetch(`/api/visits/${visitId}/ice-servers`);
-      if (response.ok) return (await response.json()).iceServers || [];
+      const response = await fetch(url);
+      if (response.ok) {
+        const data = await response.json();
+        return {
+          iceServers: data.iceServers || [],
+          iceTransportPolicy: data.iceTransportPolicy === "relay" ? "relay" : "all",
+        };
+      }
     } catch {
-      // Fall back to plain STUN below.
+      // Try the next source, then plain STUN below.
     }
   }
   const urls = (app.dataset.stunUrls || "").split(",").filter(Boolean);
-  return urls.length ? [{ urls }] : [];
+  return { iceServers: urls.length ? [{ urls }] : [] };
 }
 
 function gathered(connection) {
@@ -115,7 +125,7 @@ async function start() {
   localVideo.srcObject = stream;
   say("Connecting to our server…");
   stateText.textContent = "Connecting";
-  pc = new RTCPeerConnection({ iceServers: await iceServers() });
+  pc = new RTCPeerConnection(await iceConfiguration());
   for (const track of stream.getTracks()) pc.addTrack(track, stream);
   const channel = pc.createDataChannel("rtt");
   channel.addEventListener("open", () => startPings(channel));

@@ -1,6 +1,7 @@
 // The prescriber's call page: admit the waiting patient, talk, end the visit.
 import { openBestDevices } from "./device-check.js";
 import { VisitCall, stopStream, wireMediaButtons } from "./call-core.js";
+import { wireQuality } from "./call-quality.js";
 
 const app = document.getElementById("call-app");
 const $ = (id) => document.getElementById(id);
@@ -62,6 +63,7 @@ wireMediaButtons(localStream, $("mute"), $("camera-toggle"));
 
 const call = new VisitCall({ visitId, localStream, remoteVideo: $("remote-video") });
 call.addEventListener("status", (e) => say(e.detail.text));
+wireQuality(call, $("quality-note"), $("audio-only"));
 call.addEventListener("joined", (e) => {
   const status = e.detail.status;
   if (status === "waiting" && !call.admitted) {
