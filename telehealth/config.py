@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     max_failed_logins: int = Field(default=5, ge=1, le=100)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     join_attempts: int = Field(default=5, ge=1, le=100)
+    # The number patients are told to call (after-visit summary, join refusals); optional.
+    practice_phone: str | None = Field(default=None, max_length=40)
     # Controlled-substance policy (DOMAIN.md). Defaults are the strict Ryan Haight rule.
     in_person_lookback_days: int | None = Field(default=None, ge=1)
     covering_practitioner: bool = False

@@ -2,8 +2,9 @@
 
 A token is an HMAC (keyed with the server secret) over the visit id and the visit's
 `sequence`. Rescheduling or cancelling bumps the sequence, so every older link stops matching.
-Every way a link can fail answers the same way (None), so a caller learns nothing about
-which part was wrong.
+Until the date of birth matches, every way a link can fail answers the same way, so a
+caller learns nothing about which part was wrong; after it matches, the patient is told why
+the visit cannot be joined now.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +26,7 @@ from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import JoinAttempt, PatientProfile, User
 from telehealth.auth.service import hash_token, start_session
-from telehealth.visits.models import ACTIVE_STATUSES, Modality, Visit
+from telehealth.visits.models import ACTIVE_STATUSES, Modality, Visit, VisitStatus
 
 OPENS_BEFORE = timedelta(minutes=30)
 _PAYLOAD = struct.Struct(">QI")
@@ -103,6 +105,31 @@ class JoinOpened:
     user: User
     session_token: str
 
+    @property
+    def finished(self) -> bool:
+        """Opened after the visit ended: the session is for reading its summary."""
+        return self.visit.status is VisitStatus.finished
+
+
+class JoinRefusal(StrEnum):
+    """Why a link did not open. Only the first two are said before the date of birth is
+    right; the others tell the truth to the patient who has proved who they are."""
+
+    not_found = "not_found"  # unknown token, wrong date of birth: one neutral answer
+    link_locked = "link_locked"  # too many wrong dates: every date gets this now
+    too_early = "too_early"
+    visit_moved = "visit_moved"
+    visit_cancelled = "visit_cancelled"
+    visit_over = "visit_over"  # its time passed without it taking place
+
+
+@dataclass(frozen=True)
+class JoinRefused:
+    reason: JoinRefusal
+    opens_at: datetime | None = None
+    start: datetime | None = None
+    timezone: str = "UTC"
+
 
 async def open_join_link(
     session: AsyncSession,
@@ -114,29 +141,29 @@ async def open_join_link(
     max_attempts: int,
     source_address: str | None,
     purpose: str | None = None,
-) -> JoinOpened | None:
-    """A session limited to the link's visit, or None for any mismatch (the caller answers
-    404 without raising, so the failed-try counter is committed).
+) -> JoinOpened | JoinRefused:
+    """A session limited to the link's visit, or why not (returned, not raised, so the
+    failed-try counter is committed).
+
+    Before the date of birth matches, every failure looks the same (except a locked link,
+    which says so to every date). After it matches, the patient is told the truth: too
+    early (and when it opens), moved (to when), cancelled, or over; a finished visit opens
+    a session of that visit, for its summary.
 
     With `purpose` "questionnaires" the session may only answer the visit's questionnaires,
-    and the link opens from booking on instead of 30 minutes before the start."""
+    the link opens from booking on, and every refusal stays the one neutral answer.
+    """
+    neutral = JoinRefused(JoinRefusal.not_found)
     decoded = read_token(token, secret)
     if decoded is None:
         _refuse(session, None, None, "bad_token")
-        return None
+        return neutral
     visit_id, sequence = decoded
     # The row lock serialises tries on one link, so the try limit holds under concurrency.
     visit = await session.get(Visit, visit_id, with_for_update=True)
-    if visit is None:
+    if visit is None or visit.modality is not Modality.telehealth:
         _refuse(session, visit_id, None, "no_visit")
-        return None
-    if visit.sequence != sequence:
-        _refuse(session, visit_id, visit.patient_id, "superseded")
-        return None
-    live = questionnaire_link_is_live(visit, now) if purpose else link_is_live(visit, now)
-    if not live:
-        _refuse(session, visit_id, visit.patient_id, "not_open")
-        return None
+        return neutral
     token_hash = hash_token(token)
     failures = (
         await session.execute(
@@ -147,16 +174,22 @@ async def open_join_link(
     ).scalar_one()
     if failures >= max_attempts:
         _refuse(session, visit_id, visit.patient_id, "too_many_tries")
-        return None
+        return JoinRefused(JoinRefusal.link_locked)
     profile = await session.get(PatientProfile, visit.patient_id)
     user = await session.get(User, visit.patient_id)
     if profile is None or user is None or not user.is_active:
         _refuse(session, visit_id, visit.patient_id, "no_patient")
-        return None
+        return neutral
     if _parse_date(date_of_birth) != profile.date_of_birth:
         session.add(JoinAttempt(token_hash=token_hash, at=now))
         _refuse(session, visit_id, visit.patient_id, "wrong_date_of_birth")
-        return None
+        return neutral
+    if purpose is not None:
+        if visit.sequence != sequence or not questionnaire_link_is_live(visit, now):
+            _refuse(session, visit_id, visit.patient_id, "not_open")
+            return neutral
+    elif (refused := _not_joinable(session, visit, sequence, profile.timezone, now)) is not None:
+        return refused
     assert visit.id is not None
     session_token = await start_session(
         session,
@@ -168,6 +201,33 @@ async def open_join_link(
         purpose=purpose,
     )
     return JoinOpened(visit=visit, user=user, session_token=session_token)
+
+
+def _not_joinable(
+    session: AsyncSession, visit: Visit, sequence: int, zone: str, now: datetime
+) -> JoinRefused | None:
+    """Why a patient who proved who they are cannot join now; None when they can (a
+    finished visit opens, for its summary)."""
+    visit_id = visit.id
+    if visit.status is VisitStatus.cancelled:
+        _refuse(session, visit_id, visit.patient_id, "cancelled")
+        return JoinRefused(JoinRefusal.visit_cancelled, timezone=zone)
+    if visit.sequence != sequence and visit.status is not VisitStatus.finished:
+        _refuse(session, visit_id, visit.patient_id, "superseded")
+        return JoinRefused(JoinRefusal.visit_moved, start=visit.start, timezone=zone)
+    if visit.status is not VisitStatus.finished:
+        if now < visit.start - OPENS_BEFORE:
+            _refuse(session, visit_id, visit.patient_id, "too_early")
+            return JoinRefused(
+                JoinRefusal.too_early,
+                opens_at=visit.start - OPENS_BEFORE,
+                start=visit.start,
+                timezone=zone,
+            )
+        if not link_is_live(visit, now):
+            _refuse(session, visit_id, visit.patient_id, "visit_over")
+            return JoinRefused(JoinRefusal.visit_over, start=visit.start, timezone=zone)
+    return None
 
 
 def _parse_date(value: object) -> date | None:

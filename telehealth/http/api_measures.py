@@ -213,7 +213,7 @@ async def open_questionnaire_link(request: web.Request) -> web.StreamResponse:
         source_address=client_address(request),
         purpose=QUESTIONNAIRES_PURPOSE,
     )
-    if opened is None:
+    if isinstance(opened, joinlinks.JoinRefused):
         # The failed try is kept (the middleware commits a response, not an exception).
         return web.json_response(
             {

@@ -23,6 +23,7 @@ from telehealth.http.context import (
     settings_of,
 )
 from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
+from telehealth.notify import announce
 from telehealth.scheduling import policy
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.slots import format_local, format_time
@@ -397,6 +398,16 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     return web.json_response(visit_json(request, actor, view))
 
 
+@routes.post("/api/visits/{id}/invite")
+async def resend_invitation(request: web.Request) -> web.StreamResponse:
+    """Send the invitation (link and calendar file) to the patient's email again."""
+    actor = require_actor(request)
+    await announce.resend_invitation(
+        db(request), actor=actor, visit_id=_record_id(request), now=now(request)
+    )
+    return web.json_response({"status": "queued"}, status=202)
+
+
 @routes.post("/api/visits/{id}/reschedule")
 async def reschedule(request: web.Request) -> web.StreamResponse:
     """Move a visit (same id); the sequence goes up and the old join link stops working."""
@@ -469,19 +480,56 @@ async def join(request: web.Request) -> web.StreamResponse:
         max_attempts=settings.join_attempts,
         source_address=client_address(request),
     )
-    if opened is None:
-        return web.json_response(JOIN_NOT_FOUND, status=404)
+    if isinstance(opened, joinlinks.JoinRefused):
+        return join_refused(opened)
     visit_id = opened.visit.id
-    # The questionnaires the visit asks come before the device check.
-    pending = await pending_for_visit(
-        db(request), opened.visit, MeasuresPolicy.from_settings(settings)
-    )
-    response = web.json_response(
-        {
-            "visit_id": visit_id,
-            "user": user_json(opened.user),
-            "next": f"/visits/{visit_id}/questionnaires" if pending else f"/visit/{visit_id}",
-        }
-    )
+    answer: dict[str, Any] = {"visit_id": visit_id, "user": user_json(opened.user)}
+    if opened.finished:
+        # After the visit, the link leads to its ended page (and summary, once signed).
+        answer["status"] = "finished"
+        answer["next"] = f"/visit/{visit_id}"
+    else:
+        # The questionnaires the visit asks come before the device check.
+        pending = await pending_for_visit(
+            db(request), opened.visit, MeasuresPolicy.from_settings(settings)
+        )
+        answer["next"] = f"/visits/{visit_id}/questionnaires" if pending else f"/visit/{visit_id}"
+    response = web.json_response(answer)
     set_session_cookie(request, response, opened.session_token)
     return response
+
+
+def join_refused(refused: joinlinks.JoinRefused) -> web.Response:
+    """The answer for a link that did not open (times in the patient's own zone)."""
+    reason = joinlinks.JoinRefusal
+    if refused.reason is reason.not_found:
+        return web.json_response(JOIN_NOT_FOUND, status=404)
+    if refused.reason is reason.link_locked:
+        message = (
+            "This link is locked after too many tries with a date of birth that did not "
+            "match. Call the practice: they can check your details and send you a new link."
+        )
+        return web.json_response({"error": {"code": "link_locked", "message": message}}, status=429)
+    error: dict[str, Any] = {"code": refused.reason.value}
+    zone = refused.timezone
+    if refused.reason is reason.too_early and refused.opens_at and refused.start:
+        error["opens_at"] = refused.opens_at.isoformat()
+        error["start"] = refused.start.isoformat()
+        error["message"] = (
+            f"Your visit is on {format_local(refused.start, zone)}. You can join from "
+            f"{format_local(refused.opens_at, zone)}, 30 minutes before it starts: open this "
+            "link again then."
+        )
+    elif refused.reason is reason.visit_moved and refused.start:
+        error["start"] = refused.start.isoformat()
+        error["message"] = (
+            f"Your visit was moved to {format_local(refused.start, zone)}. Use the link in "
+            "your newest invitation email, or call the practice for it."
+        )
+    elif refused.reason is reason.visit_cancelled:
+        error["message"] = "This visit was cancelled. Call the practice to book another time."
+    else:
+        error["message"] = (
+            "The time of this visit has passed. Call the practice to book another visit."
+        )
+    return web.json_response({"error": error}, status=409)

@@ -11,7 +11,8 @@ from telehealth.auth.models import Role
 from telehealth.auth.policy import ensure_role
 from telehealth.errors import InvalidInput
 from telehealth.http.context import db, json_body, now, path_id, require_actor, settings_of
-from telehealth.visits import evaluations, medlist, notes, orders
+from telehealth.notify import announce
+from telehealth.visits import evaluations, medlist, notes, orders, summary
 from telehealth.visits.gate import GatePolicy, packaged_catalogue
 from telehealth.visits.models import MedicationOrder, NoteAddendum
 
@@ -113,7 +114,7 @@ async def sign_note(request: web.Request) -> web.StreamResponse:
     """Sign and lock the note (optionally only if it is still at `version`)."""
     actor = require_actor(request)
     body = await json_body(request)
-    note = await notes.sign_note(
+    note = await announce.sign_note_and_announce(
         db(request),
         actor=actor,
         visit_id=path_id(request),
@@ -123,6 +124,47 @@ async def sign_note(request: web.Request) -> web.StreamResponse:
     return web.json_response(
         {"status": note.status.value, "version": note.version, "signed_at": _iso(note.signed_at)}
     )
+
+
+@routes.get("/api/visits/{id}/summary")
+async def get_summary(request: web.Request) -> web.StreamResponse:
+    """The after-visit summary, written for the patient, once the note is signed."""
+    actor = require_actor(request)
+    found = await summary.read_summary(
+        db(request), actor=actor, visit_id=path_id(request), now=now(request)
+    )
+    return web.json_response(summary_json(found))
+
+
+def summary_json(found: summary.VisitSummary) -> dict[str, Any]:
+    upcoming = found.next_visit
+    return {
+        "visit_id": found.visit_id,
+        "prescriber": found.prescriber,
+        "date": found.date.isoformat(),
+        "start": found.start.isoformat(),
+        "signed_at": found.signed_at.isoformat(),
+        "instructions": found.instructions,
+        "medications": [
+            {
+                "name": m.name,
+                "dose": m.dose,
+                "route": m.route,
+                "frequency": m.frequency,
+                "instructions": m.instructions,
+                "change": m.change.value,
+            }
+            for m in found.medications
+        ],
+        "next_visit": None
+        if upcoming is None
+        else {
+            "id": upcoming.visit_id,
+            "start": upcoming.start.isoformat(),
+            "prescriber": upcoming.prescriber,
+            "modality": "telehealth" if upcoming.video else "in_person",
+        },
+    }
 
 
 @routes.post("/api/visits/{id}/note/addenda")

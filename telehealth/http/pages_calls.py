@@ -20,6 +20,7 @@ from telehealth.http.context import db, path_id, require_actor, settings_of
 from telehealth.http.pages_measures import open_alert_rows
 from telehealth.http.pages_visits import record_panel_context
 from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
+from telehealth.visits import summary
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Modality, VisitStatus
 
@@ -115,6 +116,9 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
         session, visit, MeasuresPolicy.from_settings(settings_of(request))
     )
     record_visit(session, Action.read, visit, detail={"view": "patient_visit_page"})
+    can_read_summary = summary.can_read_summary(actor, visit) and await summary.summary_is_ready(
+        session, visit
+    )
     return aiohttp_jinja2.render_template(
         "patient_visit.html",
         request,
@@ -131,6 +135,7 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
             if visit.status is VisitStatus.booked
             else [],
             "states": STATES,
+            "can_read_summary": can_read_summary,
         },
     )
 

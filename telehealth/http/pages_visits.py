@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session
-from telehealth.errors import NotFound
-from telehealth.http.context import db, path_id, require_actor
+from telehealth.http.context import db, now, path_id, require_actor, settings_of
 from telehealth.http.pages_measures import measures_panel_context
-from telehealth.visits import notes, orders
+from telehealth.visits import notes, orders, summary
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Visit
 
@@ -67,26 +66,34 @@ async def record_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/visits/{id}/summary")
 async def summary_page(request: web.Request) -> web.StreamResponse:
+    """The after-visit summary, for the patient (a join-link session of the visit too)."""
     actor = require_actor(request)
-    visit, view = await notes.read_note(db(request), actor=actor, visit_id=path_id(request))
-    if view.signed_at is None:
-        # The prescriber may look too, but only a signed note is a summary.
-        raise NotFound("There is no after-visit summary for this visit yet.")
-    prescriber = await db(request).get(User, visit.prescriber_id)
-    profile = await db(request).get(PatientProfile, visit.patient_id)
-    zone = _zone(profile.timezone if profile else "UTC")
+    found = await summary.read_summary(
+        db(request), actor=actor, visit_id=path_id(request), now=now(request)
+    )
+    zone = _zone(found.timezone)
+    upcoming = found.next_visit
     return aiohttp_jinja2.render_template(
         "visit_summary.html",
         request,
         {
-            "visit": visit,
-            "note": view,
-            "prescriber_name": prescriber.full_name if prescriber else "",
-            "visit_when": _local(visit.start, zone),
-            "signed_when": _local(view.signed_at, zone),
-            "addenda": [(a, _local(a.signed_at, zone)) for a in view.addenda],
+            "summary": found,
+            "visit_day": _day(found.start, zone),
+            "next_when": _spoken(upcoming.start, zone) if upcoming else "",
+            "practice_phone": settings_of(request).practice_phone,
+            "back_url": f"/visit/{found.visit_id}" if actor.visit_scope else "/",
         },
     )
+
+
+def _day(when: datetime, zone: ZoneInfo) -> str:
+    return f"{when.astimezone(zone):%A %-d %B %Y}"
+
+
+def _spoken(when: datetime, zone: ZoneInfo) -> str:
+    """A date and time as people say it, in their zone, named by its abbreviation."""
+    local = when.astimezone(zone)
+    return f"{_day(when, zone)} at {local:%-I:%M %p} {local.tzname()}"
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -94,11 +101,3 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (KeyError, ValueError):
         return ZoneInfo("UTC")
-
-
-def _local(when: datetime | None, zone: ZoneInfo) -> str:
-    """A time for people to read, in their zone, with the zone named."""
-    if when is None:
-        return ""
-    local = when.astimezone(zone)
-    return f"{local:%A %-d %B %Y, %-I:%M %p} ({zone.key})"

@@ -17,6 +17,8 @@ class EmailKind(StrEnum):
     reminder = "reminder"  # a day before the visit
     # To an administrator: a safety alert is still open (ids and a link only).
     safety_escalation = "safety_escalation"
+    invitation = "invitation"  # the invitation sent again on request (a scheduler's)
+    summary = "summary"  # the after-visit summary is ready (says so, no clinical text)
 
 
 class EmailStatus(StrEnum):

@@ -105,7 +105,7 @@ class Message:
     to: str
     subject: str
     text: str
-    invite: bytes  # text/calendar
+    invite: bytes | None  # text/calendar; none for a message that is not about the time
     invite_method: str  # PUBLISH or CANCEL
 
 
@@ -123,6 +123,10 @@ def compose(
     questionnaire_url: str | None = None,
 ) -> Message:
     """The email for a change to a visit, in the patient's own zone."""
+    if kind is EmailKind.summary:
+        return compose_summary_ready(
+            visit, to=to, prescriber_name=prescriber_name, timezone=timezone, join_url=join_url
+        )
     when = format_local(visit.start, timezone)
     video = visit.modality is Modality.telehealth
     what = "video visit" if video else "in-person visit"
@@ -141,6 +145,10 @@ def compose(
             subject = f"Moved: your {what} is now on {when}"
             lines.append(f"Your {what} with {prescriber_name} has moved to {when}.")
             lines.append("Any earlier link or invitation for it no longer works.")
+        elif kind is EmailKind.invitation:
+            subject = f"Your invitation: {what} on {when}"
+            lines.append(f"As asked, here is your invitation again: your {what} with")
+            lines.append(f"{prescriber_name} on {when}.")
         elif kind is EmailKind.reminder:
             subject = f"Reminder: your {what} on {when}"
             lines.append(f"A reminder of your {what} with {prescriber_name} on {when}.")
@@ -205,10 +213,42 @@ def compose_escalation(
     )
 
 
+def compose_summary_ready(
+    visit: Visit, *, to: str, prescriber_name: str, timezone: str, join_url: str | None
+) -> Message:
+    """Says the after-visit summary can be read, and where; never what it says."""
+    when = format_local(visit.start, timezone)
+    lines = [
+        "Hello,",
+        "",
+        f"The summary of your visit with {prescriber_name} on {when} is ready.",
+        "",
+    ]
+    if join_url:
+        lines += [
+            "Open it from your visit link (you will be asked for your date of birth):",
+            join_url,
+            "or sign in to the patient portal.",
+        ]
+    else:
+        lines.append("Sign in to the patient portal to read it.")
+    lines += ["", "Please do not reply to this email: the mailbox is not read."]
+    return Message(
+        to=to,
+        subject="Your visit summary is ready",
+        text="\n".join(lines) + "\n",
+        invite=None,
+        invite_method="PUBLISH",
+    )
+
+
 def still_worth_sending(row: VisitEmail, visit: Visit | None, now: datetime) -> str | None:
     """Why this message should not go (a short code), or None when it should."""
     if visit is None:
         return "visit_gone"
+    if row.kind is EmailKind.summary:
+        # The visit is over by then; a summary is worth announcing whenever it is signed.
+        return None
     if row.visit_sequence != visit.sequence:
         return "superseded"
     if row.kind is not EmailKind.cancelled and visit.end <= now:

@@ -86,26 +86,43 @@ async def test_a_wrong_date_of_birth_answers_the_neutral_404(visit, new_client, 
         await assert_neutral_404(response)
 
 
-async def test_a_link_before_its_window_answers_the_neutral_404(visit, new_client, clock):
+async def test_a_link_before_its_window_says_too_early_and_when_it_opens(visit, new_client, clock):
     clock.set(START - timedelta(minutes=31))
     _, response = await join(new_client, visit["token"])
-    await assert_neutral_404(response)
+    assert response.status == 409
+    error = (await response.json())["error"]
+    assert error["code"] == "too_early"
+    assert datetime.fromisoformat(error["opens_at"]) == START - timedelta(minutes=30)
+    assert "9:30 AM EDT" in error["message"]  # the patient's zone, in words
+    assert "th_session" not in response.cookies
+    _, response = await join(new_client, visit["token"], "2001-02-03")
+    await assert_neutral_404(response)  # only the right date of birth learns it
 
 
-async def test_a_link_after_the_visit_ends_answers_the_neutral_404(visit, new_client, clock):
+async def test_a_link_after_a_visit_that_never_took_place_says_its_time_passed(
+    visit, new_client, clock
+):
     clock.set(START + timedelta(minutes=30))
     _, response = await join(new_client, visit["token"])
-    await assert_neutral_404(response)
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "visit_over"
+    assert "th_session" not in response.cookies
 
 
-async def test_a_cancelled_visits_link_answers_the_neutral_404(visit, client, new_client, clock):
+async def test_a_cancelled_visits_link_says_so_after_the_right_date_of_birth(
+    visit, client, new_client, clock
+):
     await client.post(f"/api/visits/{visit['id']}/cancel", json={"reason": "sick"})
     clock.set(START)
     _, response = await join(new_client, visit["token"])
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "visit_cancelled"
+    assert "th_session" not in response.cookies
+    _, response = await join(new_client, visit["token"], "2001-02-03")
     await assert_neutral_404(response)
 
 
-async def test_the_old_link_of_a_rescheduled_visit_answers_the_neutral_404(
+async def test_the_old_link_of_a_rescheduled_visit_says_where_it_moved(
     visit, client, new_client, clock
 ):
     later = START + timedelta(hours=2)
@@ -116,7 +133,11 @@ async def test_the_old_link_of_a_rescheduled_visit_answers_the_neutral_404(
     ).json()
     clock.set(later)
     _, response = await join(new_client, visit["token"])
-    await assert_neutral_404(response)
+    assert response.status == 409
+    error = (await response.json())["error"]
+    assert error["code"] == "visit_moved"
+    assert datetime.fromisoformat(error["start"]) == later
+    assert "th_session" not in response.cookies
     new_token = moved["join_url"].rsplit("/join/", 1)[1]
     _, response = await join(new_client, new_token)
     assert response.status == 200
@@ -129,8 +150,13 @@ async def test_too_many_wrong_tries_lock_the_link_even_for_the_right_date(
     for _ in range(settings.join_attempts):
         _, response = await join(new_client, visit["token"], "2000-01-01")
         await assert_neutral_404(response)
-    _, response = await join(new_client, visit["token"])
-    await assert_neutral_404(response)
+    for dob in (DOB, "2000-01-01"):
+        _, response = await join(new_client, visit["token"], dob)
+        assert response.status == 429
+        error = (await response.json())["error"]
+        assert error["code"] == "link_locked"
+        assert "call the practice" in error["message"].lower()
+        assert "th_session" not in response.cookies
 
 
 async def test_a_missing_body_answers_the_neutral_404(visit, new_client):

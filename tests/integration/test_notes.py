@@ -153,12 +153,13 @@ async def test_the_patient_sees_the_signed_summary_only_never_a_draft(
     assert page.status == 200
     assert DRAFT["plan"] in await page.text()
 
-    # A session opened by the visit's join link (and date of birth) is for the call only.
+    # A session opened by the visit's join link (and date of birth) reads the summary written
+    # for the patient, never the clinician's note.
     linked = await new_client()
     token = await session_token(sessionmaker, cast.alice, visit_id=visit_id)
     linked.session.cookie_jar.update_cookies({"th_session": token})
     assert (await linked.get(f"/api/visits/{visit_id}/note")).status == 404
-    assert (await linked.get(f"/visits/{visit_id}/summary")).status == 404
+    assert (await linked.get(f"/visits/{visit_id}/summary")).status == 200
 
 
 @pytest.mark.parametrize("who", ["alice", "charlie", "sam", "ada", "dana"])

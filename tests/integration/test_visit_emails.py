@@ -344,3 +344,46 @@ async def test_the_escalation_email_carries_an_alert_number_and_a_link_only(
     for secret in ("Alice", "Able", "1990", "PHQ", "suicid", "self-harm"):
         assert secret not in body and secret not in message["Subject"]
     assert not list(message.iter_attachments())
+
+
+async def test_the_invitation_again_and_the_summary_ready_email_carry_no_clinical_text(
+    settings, clock, cast: Cast, sessionmaker, smtp
+):
+    inbox, smtp_url = smtp
+    app = create_app(settings.model_copy(update={"smtp_url": smtp_url}), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        start = in_two_days_at(clock, 10)
+        booked = await book_telehealth(client, sessionmaker, cast, start)
+        await inbox.wait_for(1)
+        again = await client.post(f"/api/visits/{booked['id']}/invite")
+        assert again.status == 202, await again.text()
+        resent = (await inbox.wait_for(2))[1]
+        assert booked["join_url"] in text_of(resent)
+        _calendar, event = invite_of(resent)
+        assert event.decoded("dtstart") == start
+
+        clock.set(start + timedelta(minutes=5))
+        await login(client, cast.bob)
+        async with sessionmaker() as session:
+            from telehealth.visits.models import Visit, VisitStatus
+
+            visit = await session.get(Visit, booked["id"])
+            visit.status, visit.location_state, visit.checked_in_at = (
+                VisitStatus.in_progress,
+                "NY",
+                clock.now,
+            )
+            await session.commit()
+        plan = "Raise sertraline to 100 mg for the panic attacks."
+        await client.put(f"/api/visits/{booked['id']}/note", json={"plan": plan, "version": 0})
+        await client.post(f"/api/visits/{booked['id']}/complete")
+        signed = await client.post(f"/api/visits/{booked['id']}/note/sign")
+        assert signed.status == 200
+        ready = (await inbox.wait_for(3))[2]
+        assert ready["Subject"] == "Your visit summary is ready"
+        body = text_of(ready)
+        assert "Dr Bob Baker" in body
+        assert booked["join_url"] in body  # the link opens the finished visit, then its summary
+        for clinical in ("sertraline", "100 mg", "panic"):
+            assert clinical not in body.lower()
+        assert list(ready.iter_attachments()) == []

@@ -52,6 +52,10 @@ form.addEventListener("submit", async (event) => {
   if (status === 404) {
     fail("We could not open a visit with this link and date of birth. Check the date; " +
       "if it is right, the link may have expired: call the practice for a new one.");
+  } else if (status === 409 || status === 429) {
+    // The date of birth was right (or no longer matters): the message says what to do.
+    error.textContent = errorMessage(data, "This visit cannot be joined now. Call the practice.");
+    error.hidden = false;
   } else if (status === 0) {
     fail("Could not reach the server. Check your internet connection and try again.");
   } else {

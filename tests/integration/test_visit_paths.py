@@ -1,0 +1,188 @@
+"""Visit paths (API.md version 2): the after-visit summary written for the patient, a join
+link opened after the visit, and the invitation sent again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from telehealth.notify.models import EmailKind, VisitEmail
+from tests.builders import SERTRALINE, Cast, book_telehealth, login, make_visit, session_token
+
+MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
+START = datetime(2026, 10, 27, 14, tzinfo=UTC)  # Tuesday 10:00 in New York
+DOB = "1990-05-17"
+PLAN = "Raise sertraline to 100 mg. Stop the hydroxyzine. Walk daily."
+HYDROXYZINE = {
+    **SERTRALINE,
+    "medication_id": "hydroxyzine-hydrochloride-tablet",
+    "dose": "25 mg",
+    "frequency": "at bedtime as needed",
+    "instructions": "",
+}
+
+
+@pytest.fixture
+async def visit(client: Any, cast: Cast, clock: Any, sessionmaker: Any) -> dict[str, Any]:
+    clock.set(MONDAY)
+    return await book_telehealth(client, sessionmaker, cast, START)
+
+
+async def emails(sessionmaker: Any, visit_id: int) -> list[EmailKind]:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(VisitEmail).where(VisitEmail.visit_id == visit_id).order_by(VisitEmail.id)
+        )
+        return [row.kind for row in rows.scalars().all()]
+
+
+async def a_visit_that_changed_medications(
+    new_client: Any, sessionmaker: Any, cast: Cast, clock: Any
+) -> tuple[Any, int]:
+    """An earlier visit started sertraline 50 mg and hydroxyzine; this one raises sertraline
+    and stops hydroxyzine, then ends (note not signed yet). Returns Bob's client and the id."""
+    bob = await new_client()
+    await login(bob, cast.bob)
+    earlier = await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(days=30),
+        status="in_progress",
+        location_state="NY",
+    )
+    for body in (SERTRALINE, HYDROXYZINE):
+        assert (await bob.post(f"/api/visits/{earlier}/orders", json=body)).status == 201
+    visit_id = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now, status="in_progress", location_state="NY"
+    )
+    raised = {**SERTRALINE, "dose": "100 mg", "instructions": "Take in the morning."}
+    assert (await bob.post(f"/api/visits/{visit_id}/orders", json=raised)).status == 201
+    meds = await (await bob.get(f"/api/patients/{cast.alice.id}/medications")).json()
+    (hydroxyzine,) = [m for m in meds["medications"] if m["name"].startswith("Hydroxyzine")]
+    stop = await bob.post(f"/api/patients/{cast.alice.id}/medications/{hydroxyzine['id']}/stop")
+    assert stop.status == 200, await stop.text()
+    note = {"plan": PLAN, "version": 0}
+    assert (await bob.put(f"/api/visits/{visit_id}/note", json=note)).status == 200
+    assert (await bob.post(f"/api/visits/{visit_id}/complete")).status == 200
+    return bob, visit_id
+
+
+async def test_the_summary_tells_the_patient_what_changed_and_what_comes_next(
+    new_client, sessionmaker, cast: Cast, clock
+):
+    bob, visit_id = await a_visit_that_changed_medications(new_client, sessionmaker, cast, clock)
+    next_start = clock.now + timedelta(days=28)
+    await make_visit(sessionmaker, cast.alice, cast.charlie, next_start)
+    alice = await new_client()
+    await login(alice, cast.alice)
+    before = await alice.get(f"/api/visits/{visit_id}/summary")
+    assert before.status == 404
+    assert EmailKind.summary not in await emails(sessionmaker, visit_id)
+
+    assert (await bob.post(f"/api/visits/{visit_id}/note/sign")).status == 200
+    assert await emails(sessionmaker, visit_id) == [EmailKind.summary]
+    response = await alice.get(f"/api/visits/{visit_id}/summary")
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["visit_id"] == visit_id
+    assert body["prescriber"] == "Dr Bob Baker"
+    assert body["instructions"] == PLAN
+    assert [(m["name"].split()[0], m["dose"], m["change"]) for m in body["medications"]] == [
+        ("Sertraline", "100 mg", "changed"),
+        ("Hydroxyzine", "25 mg", "stopped"),
+    ]
+    assert body["medications"][0]["frequency"] == "once daily"
+    assert body["medications"][0]["instructions"] == "Take in the morning."
+    assert datetime.fromisoformat(body["next_visit"]["start"]) == next_start
+    assert body["next_visit"]["prescriber"] == "Dr Charlie Chu"
+    # The prescriber sees what the patient sees.
+    assert (await (await bob.get(f"/api/visits/{visit_id}/summary")).json()) == body
+
+
+@pytest.mark.parametrize("who", ["charlie", "sam", "ada", "dana"])
+async def test_nobody_else_reads_a_summary(new_client, sessionmaker, cast: Cast, clock, who):
+    bob, visit_id = await a_visit_that_changed_medications(new_client, sessionmaker, cast, clock)
+    await bob.post(f"/api/visits/{visit_id}/note/sign")
+    other = await new_client()
+    await login(other, getattr(cast, who))
+    response = await other.get(f"/api/visits/{visit_id}/summary")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+    # Nor does a join-link session of another of Alice's visits.
+    elsewhere = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(days=2))
+    linked = await new_client()
+    token = await session_token(sessionmaker, cast.alice, visit_id=elsewhere)
+    linked.session.cookie_jar.update_cookies({"th_session": token})
+    assert (await linked.get(f"/api/visits/{visit_id}/summary")).status == 404
+
+
+async def test_the_link_of_a_finished_visit_opens_a_session_that_reads_its_summary(
+    visit, client, new_client, cast: Cast, clock
+):
+    clock.set(START)
+    patient = await new_client()
+    joined = await patient.post("/api/join", json={"token": visit["token"], "date_of_birth": DOB})
+    assert joined.status == 200
+    bob = await new_client()
+    await login(bob, cast.bob)
+    checkin = await patient.post(
+        f"/api/visits/{visit['id']}/check-in", json={"location_state": "NY"}
+    )
+    assert checkin.status == 200, await checkin.text()
+    await bob.put(f"/api/visits/{visit['id']}/note", json={"plan": PLAN, "version": 0})
+    assert (await bob.post(f"/api/visits/{visit['id']}/complete")).status == 200
+
+    clock.set(START + timedelta(days=3))
+    later = await new_client()
+    wrong = await later.post(
+        "/api/join", json={"token": visit["token"], "date_of_birth": "2000-01-01"}
+    )
+    assert wrong.status == 404
+    response = await later.post("/api/join", json={"token": visit["token"], "date_of_birth": DOB})
+    assert response.status == 200, await response.text()
+    assert await response.json() == {
+        "visit_id": visit["id"],
+        "status": "finished",
+        "user": {"id": cast.alice.id, "username": "alice", "role": "patient"},
+    }
+    assert (await later.get(f"/api/visits/{visit['id']}/summary")).status == 404  # not signed
+    await login(bob, cast.bob)  # three days on: a new sign-in
+    assert (await bob.post(f"/api/visits/{visit['id']}/note/sign")).status == 200
+    summary = await later.get(f"/api/visits/{visit['id']}/summary")
+    assert summary.status == 200
+    assert (await summary.json())["instructions"] == PLAN
+    page = await later.get(f"/visit/{visit['id']}")
+    assert f'href="/visits/{visit["id"]}/summary"' in await page.text()
+
+
+async def test_a_scheduler_sends_the_invitation_again(
+    visit, client, new_client, cast, sessionmaker
+):
+    response = await client.post(f"/api/visits/{visit['id']}/invite")  # client is Sam
+    assert response.status == 202, await response.text()
+    assert (await emails(sessionmaker, visit["id"]))[-1] is EmailKind.invitation
+    for who in ("alice", "bob", "charlie"):
+        other = await new_client()
+        await login(other, getattr(cast, who))
+        refused = await other.post(f"/api/visits/{visit['id']}/invite")
+        assert refused.status == 404
+    await client.post(f"/api/visits/{visit['id']}/cancel", json={"reason": "sick"})
+    cancelled = await client.post(f"/api/visits/{visit['id']}/invite")
+    assert cancelled.status == 409
+    assert (await cancelled.json())["error"]["code"] == "visit_not_upcoming"
+
+
+async def test_the_scheduler_and_the_patient_see_the_current_join_link(
+    visit, client, new_client, cast
+):
+    assert (await (await client.get(f"/api/visits/{visit['id']}")).json())["join_url"] == visit[
+        "join_url"
+    ]
+    alice = await new_client()
+    await login(alice, cast.alice)
+    body = await (await alice.get(f"/api/visits/{visit['id']}")).json()
+    assert body["join_url"] == visit["join_url"]
