@@ -61,7 +61,18 @@ async def visits(client: Any, sessionmaker: Any, cast: Cast, clock: Any) -> dict
         f"/api/visits/{live}/questionnaires/phq9", json={"answers": answers, "submit": True}
     )
     assert answered.status == 200, await answered.text()
-    return {"booked": booked, "live": live}
+    summarised = await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(days=1),
+        status="finished",
+        location_state="NY",
+    )
+    await login(client, cast.bob)
+    await client.put(f"/api/visits/{summarised}/note", json={"plan": "Walk daily.", "version": 0})
+    assert (await client.post(f"/api/visits/{summarised}/note/sign")).status == 200
+    return {"booked": booked, "live": live, "summarised": summarised}
 
 
 async def test_pages_have_no_serious_accessibility_violations(
@@ -74,6 +85,10 @@ async def test_pages_have_no_serious_accessibility_violations(
     for path in ("/login", f"/join/{visits['booked']['token']}"):
         await anonymous.goto(path)
         found[path] = await violations(anonymous)
+    await anonymous.get_by_label("Date of birth").fill("1999-01-01")
+    await anonymous.get_by_role("button", name="Continue").click()
+    await anonymous.locator("#join-error").wait_for()
+    found["/join/{token} refused"] = await violations(anonymous)
 
     patient = await new_page(bypass_csp=True)
     await patient.goto(f"/join/{visits['booked']['token']}")
@@ -96,7 +111,11 @@ async def test_pages_have_no_serious_accessibility_violations(
     found["/precall"] = await violations(patient)
 
     for username, paths in {
-        "alice": ["/patient"],
+        "alice": [
+            "/patient",
+            f"/visit/{visits['summarised']}",
+            f"/visits/{visits['summarised']}/summary",
+        ],
         "bob": [
             "/prescriber",
             "/alerts",
