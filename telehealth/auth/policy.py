@@ -31,3 +31,9 @@ def ensure_role(actor: Actor, *roles: Role, hide: bool = False) -> None:
 def ensure_full_session(actor: Actor) -> None:
     if actor.visit_scope is not None:
         raise PermissionDenied("This link only opens its own visit. Sign in to see more.")
+
+
+def can_deactivate(actor: Actor, user_id: int) -> bool:
+    """An administrator may deactivate any account but their own (no one locks the practice
+    out of its last administrator by a slip)."""
+    return actor.role is Role.admin and actor.visit_scope is None and actor.user_id != user_id

@@ -26,7 +26,7 @@ from telehealth.auth.models import (
 )
 from telehealth.auth.npi import npi_is_valid
 from telehealth.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
-from telehealth.auth.policy import Actor, ensure_role
+from telehealth.auth.policy import Actor, can_deactivate, ensure_role
 from telehealth.errors import Conflict, InvalidInput, NotFound
 
 US_STATES = frozenset(
@@ -467,7 +467,7 @@ async def change_account(
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise NotFound()
-    if user.id == actor.user_id and active is False:
+    if active is False and not can_deactivate(actor, user_id):
         raise Conflict("You cannot deactivate your own account.", code="self_deactivation")
     changes: dict[str, Any] = {}
     if active is not None and active != user.is_active:

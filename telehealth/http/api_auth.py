@@ -11,7 +11,7 @@ from telehealth import audit
 from telehealth.auth import coverage
 from telehealth.auth import service as auth_service
 from telehealth.auth.models import CoverageAssignment, Role, User
-from telehealth.auth.policy import ensure_role
+from telehealth.auth.policy import can_deactivate, ensure_role
 from telehealth.errors import DomainError, InvalidInput
 from telehealth.http.context import (
     client_address,
@@ -143,6 +143,7 @@ async def list_users(request: web.Request) -> web.StreamResponse:
                     "full_name": u.full_name,
                     "active": u.is_active,
                     "locked": u.locked_until is not None and u.locked_until > current,
+                    "can_deactivate": u.is_active and can_deactivate(actor, u.id or 0),
                 }
                 for u in users
             ]

@@ -133,4 +133,10 @@ async def test_pages_have_no_serious_accessibility_violations(
             await page.wait_for_timeout(800)  # let the page's modules fill it in
             found[f"{path} ({username})"] = await violations(page)
 
+    # A confirmation dialog, open (the page behind it is inert while it is).
+    admin = await signed_in(new_page, "ada")
+    await admin.get_by_role("button", name="Deactivate charlie").click()
+    await admin.get_by_role("dialog").wait_for()
+    found["/admin deactivate dialog"] = await violations(admin)
+
     assert {page: v for page, v in found.items() if v} == {}

@@ -1,5 +1,7 @@
 """The administrator creates accounts from the admin home page."""
 
+from playwright.async_api import expect
+
 from telehealth.auth.npi import npi_with_check_digit
 from tests.builders import PASSWORD, Cast
 
@@ -30,4 +32,37 @@ async def test_the_admin_creates_a_prescriber_and_sees_a_clear_error_first(new_p
     await page.get_by_role("button", name="Create account").click()
     await page.get_by_role("status").filter(has_text="Created dr.gomez").wait_for()
     await page.get_by_role("cell", name="dr.gomez", exact=True).wait_for()
+    assert [e for e in page.console_errors if "Failed to load resource" not in e] == []
+
+
+async def test_deactivating_an_account_asks_first_and_the_admin_cannot_deactivate_herself(
+    new_page, cast: Cast
+):
+    page = await new_page()
+    await page.goto("/login")
+    await page.get_by_label("Username").fill("ada")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/admin")
+    await page.get_by_role("cell", name="charlie", exact=True).wait_for()
+    assert await page.get_by_role("button", name="Deactivate ada").count() == 0
+    assert await page.get_by_role("button", name="Deactivate sam").count() == 1
+
+    opener = page.get_by_role("button", name="Deactivate charlie")
+    await opener.click()
+    dialog = page.get_by_role("dialog", name="Deactivate charlie?")
+    await dialog.wait_for()
+    assert "signed out everywhere" in await dialog.inner_text()
+    await dialog.get_by_role("button", name="Keep active").click()
+    await expect(dialog).to_have_count(0)
+    assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == (
+        "Deactivate charlie"
+    )
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="charlie", exact=True))
+    assert "active" in await row.inner_text()
+
+    await opener.click()
+    await dialog.get_by_role("button", name="Deactivate").click()
+    await page.get_by_role("button", name="Reactivate charlie").wait_for()
+    assert "deactivated" in await row.inner_text()
     assert [e for e in page.console_errors if "Failed to load resource" not in e] == []

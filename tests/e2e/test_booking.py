@@ -58,9 +58,21 @@ async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_the
     assert "Alice Able" in await booked.inner_text()
     await expect(tuesday_10).to_have_count(0)
 
-    # Move it an hour later.
+    # Move it an hour later: a dialog asks first; Escape keeps the visit where it was.
     await sam.get_by_role("button", name="Move the visit of Alice Able").click()
-    await sam.locator("button.slot.free[data-start='2026-10-27T15:00:00+00:00']").click()
+    eleven = sam.locator("button.slot.free[data-start='2026-10-27T15:00:00+00:00']")
+    await eleven.click()
+    dialog = sam.get_by_role("dialog", name="Move Alice Able's visit?")
+    await dialog.wait_for()
+    assert "to Tue 27 Oct, 11:00 AM EDT" in await dialog.inner_text()
+    assert await sam.evaluate("document.activeElement.textContent") == "Go back"
+    await sam.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    assert await sam.evaluate("document.activeElement.dataset.start") == "2026-10-27T15:00:00+00:00"
+    await expect(sam.locator(".slot.booked")).to_have_count(1)
+    assert await eleven.is_visible()  # still free: nothing moved
+    await eleven.click()
+    await dialog.get_by_role("button", name="Move visit").click()
     await sam.get_by_text("Moved Alice Able's visit to Tue 27 Oct, 11:00 AM EDT").wait_for()
 
     # Book a second one on Wednesday, then cancel it with a reason.
@@ -70,6 +82,12 @@ async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_the
     await sam.get_by_role("button", name="Cancel the visit of Alice Able at Wed 28 Oct").click()
     await sam.get_by_label("Reason for cancelling").fill("Patient asked to cancel")
     await sam.get_by_role("button", name="Cancel visit").click()
+    cancel_dialog = sam.get_by_role("dialog", name="Cancel Alice Able's visit?")
+    await cancel_dialog.get_by_role("button", name="Keep the visit").click()
+    await expect(cancel_dialog).to_have_count(0)
+    await expect(sam.locator(".slot.booked")).to_have_count(2)
+    await sam.get_by_role("button", name="Cancel visit").click()
+    await cancel_dialog.get_by_role("button", name="Cancel visit").click()
     await sam.get_by_text("Cancelled the visit of Alice Able").wait_for()
     await expect(sam.locator(".slot.booked")).to_have_count(1)
     assert sam.console_errors == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from playwright.async_api import expect
+
 from tests.builders import PASSWORD, Cast, make_visit
 
 SAVED = re.compile(r"^Saved ")
@@ -120,6 +122,12 @@ async def test_two_tabs_editing_one_note_show_both_texts_and_lose_nothing(
     await conflict.get_by_role("button", name="Keep my text").click()
     await second.locator("[data-note-status]", has_text=SAVED).wait_for()
     await second.get_by_role("button", name="Sign and lock note").click()
+    sign_dialog = second.get_by_role("dialog", name="Sign and lock this note?")
+    await sign_dialog.get_by_role("button", name="Go back").click()
+    await expect(sign_dialog).to_have_count(0)
+    assert await second.get_by_label("Subjective").get_attribute("readonly") is None
+    await second.get_by_role("button", name="Sign and lock note").click()
+    await sign_dialog.get_by_role("button", name="Sign note").click()
     await second.locator("[data-note-signed]").wait_for()
     assert await second.get_by_label("Subjective").get_attribute("readonly") is not None
     assert await second.get_by_label("New addendum").is_visible()

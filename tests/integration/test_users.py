@@ -224,3 +224,18 @@ async def test_an_admin_unlocks_a_locked_account_and_deactivates_another(
     assert {"active": False} in changes
     assert {"unlocked": True} in changes
     assert (await bob.get("/api/users")).status == 403
+
+
+async def test_the_admin_is_offered_deactivation_of_every_active_account_but_her_own(
+    client, cast: Cast
+):
+    await login(client, cast.ada)
+    users = {u["username"]: u for u in (await (await client.get("/api/users")).json())["users"]}
+    assert users["ada"]["can_deactivate"] is False
+    assert users["sam"]["can_deactivate"] is True
+    own = await client.patch(f"/api/users/{cast.ada.id}", json={"active": False})
+    assert own.status == 409
+    assert (await own.json())["error"]["code"] == "self_deactivation"
+    await client.patch(f"/api/users/{cast.sam.id}", json={"active": False})
+    users = {u["username"]: u for u in (await (await client.get("/api/users")).json())["users"]}
+    assert users["sam"]["can_deactivate"] is False  # already inactive: reactivate instead

@@ -1,5 +1,6 @@
 // Admin home: list accounts, create one, unlock or deactivate.
 import { api, el } from "./api.js";
+import { confirmAction } from "./confirm.js";
 
 const tbody = document.querySelector("#accounts tbody");
 const status = document.getElementById("accounts-status");
@@ -21,9 +22,8 @@ function row(user) {
   const state = !user.active ? "deactivated" : user.locked ? "locked" : "active";
   const actions = el("td");
   if (user.locked) actions.append(button("Unlock", user, { unlock: true }));
-  actions.append(user.active
-    ? button("Deactivate", user, { active: false })
-    : button("Reactivate", user, { active: true }));
+  if (user.active && user.can_deactivate) actions.append(button("Deactivate", user, { active: false }));
+  if (!user.active) actions.append(button("Reactivate", user, { active: true }));
   return el("tr", {}, el("td", {}, user.id), el("td", {}, user.username), el("td", {}, user.full_name),
     el("td", {}, user.role), el("td", {}, state), actions);
 }
@@ -32,6 +32,16 @@ function button(label, user, change) {
   return el("button", {
     type: "button", "aria-label": `${label} ${user.username}`,
     onclick: async () => {
+      if (change.active === false) {
+        const sure = await confirmAction({
+          title: `Deactivate ${user.username}?`,
+          text: `${user.full_name} is signed out everywhere at once and cannot sign in until `
+            + "an administrator reactivates the account.",
+          confirm: "Deactivate",
+          cancel: "Keep active",
+        });
+        if (!sure) return;
+      }
       try {
         await api("PATCH", `/api/users/${user.id}`, change);
         await load();

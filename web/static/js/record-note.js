@@ -1,6 +1,7 @@
 // The note editor: autosave (debounced, carrying the version it is based on), conflict
 // resolution that never drops what was typed, signing and addenda.
 import { api, show, setText, when } from "./record-api.js";
+import { confirmAction } from "./confirm.js";
 
 const SECTIONS = ["subjective", "objective", "assessment", "plan"];
 const LABELS = { subjective: "Subjective", objective: "Objective", assessment: "Assessment", plan: "Plan" };
@@ -189,6 +190,14 @@ export function initNote(root) {
   form.addEventListener("submit", (event) => event.preventDefault());
 
   signButton?.addEventListener("click", async () => {
+    const sure = await confirmAction({
+      title: "Sign and lock this note?",
+      text: "Once signed, the note cannot be changed, only added to with an addendum. "
+        + "The patient's visit summary is made from it, and they are emailed that it is ready.",
+      confirm: "Sign note",
+      danger: false,
+    });
+    if (!sure) return;
     signButton.disabled = true;
     await save();
     if (state.conflict || state.dirty) { signButton.disabled = false; return; }

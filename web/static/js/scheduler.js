@@ -1,5 +1,6 @@
 // The scheduler's page: find a patient, browse a prescriber's week, book, move and cancel.
 import { api, el, MODALITIES, STATUSES, VISIT_TYPES, say } from "./scheduling-api.js";
+import { confirmAction } from "./confirm.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -109,6 +110,14 @@ function showCancel(block, visit) {
     el("button", { type: "submit", class: "danger", text: "Cancel visit" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const sure = await confirmAction({
+      title: `Cancel ${visit.patient.full_name}'s visit?`,
+      text: `The visit at ${visit.display.start} is cancelled, its time is freed and its join `
+        + "link stops working. The patient is emailed.",
+      confirm: "Cancel visit",
+      cancel: "Keep the visit",
+    });
+    if (!sure) return;
     try {
       await api(`/api/visits/${visit.id}/cancel`, {
         method: "POST", body: { reason: form.reason.value } });
@@ -141,6 +150,15 @@ function stopMove() {
 async function pickSlot(slot) {
   if (state.moving) {
     const visit = state.moving;
+    const sure = await confirmAction({
+      title: `Move ${visit.patient.full_name}'s visit?`,
+      text: `From ${visit.display.start} to ${slot.label}. The old join link stops working; `
+        + "the patient is emailed the new time and link.",
+      confirm: "Move visit",
+      cancel: "Go back",
+      danger: false,
+    });
+    if (!sure) return;
     try {
       const moved = await api(`/api/visits/${visit.id}/reschedule`, {
         method: "POST", body: { start: slot.start } });

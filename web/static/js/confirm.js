@@ -1,0 +1,43 @@
+// A confirmation before a step that cannot be taken back: a modal <dialog>, so the browser
+// keeps focus inside it and Escape answers "no". Focus starts on the safe choice and goes
+// back to the control that opened it.
+let count = 0;
+
+export function confirmAction({ title, text, confirm, cancel = "Go back", danger = true }) {
+  return new Promise((resolve) => {
+    const opener = document.activeElement;
+    const id = `confirm-${++count}`;
+    const dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog";
+    dialog.setAttribute("aria-labelledby", `${id}-title`);
+    dialog.setAttribute("aria-describedby", `${id}-text`);
+    const heading = document.createElement("h2");
+    heading.id = `${id}-title`;
+    heading.textContent = title;
+    const body = document.createElement("p");
+    body.id = `${id}-text`;
+    body.textContent = text;
+    const yes = document.createElement("button");
+    yes.type = "button";
+    yes.className = danger ? "danger" : "primary";
+    yes.textContent = confirm;
+    const no = document.createElement("button");
+    no.type = "button";
+    no.textContent = cancel;
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    actions.append(yes, no);
+    dialog.append(heading, body, actions);
+    document.body.append(dialog);
+    let answer = false;
+    yes.addEventListener("click", () => { answer = true; dialog.close(); });
+    no.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (opener && opener.isConnected && typeof opener.focus === "function") opener.focus();
+      resolve(answer);
+    });
+    dialog.showModal();
+    no.focus();
+  });
+}
