@@ -139,4 +139,12 @@ async def test_pages_have_no_serious_accessibility_violations(
     await admin.get_by_role("dialog").wait_for()
     found["/admin deactivate dialog"] = await violations(admin)
 
+    prescriber = await signed_in(new_page, "bob")
+    await prescriber.goto(f"/visits/{visits['live']}/record")
+    await prescriber.get_by_role("combobox", name="Medication").fill("sertra")
+    await prescriber.get_by_role("option", name="Sertraline").first.click()
+    await prescriber.get_by_role("button", name="Place order").click()
+    await prescriber.get_by_role("dialog", name="Review the order").wait_for()
+    found["order review dialog"] = await violations(prescriber)
+
     assert {page: v for page, v in found.items() if v} == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import Cast, make_visit
-from tests.e2e.test_orders_page import choose_medication, sign_in
+from tests.e2e.test_orders_page import choose_medication, place_order, sign_in
 
 
 @pytest.fixture
@@ -32,13 +32,13 @@ async def test_the_pdmp_check_recorded_on_the_form_lets_the_order_through(
     await page.get_by_label("Days' supply").fill("14")
     await page.get_by_text("Buprenorphine for opioid use disorder").click()
     await page.get_by_label("Prescribed for opioid use disorder").check()
-    await page.get_by_role("button", name="Place order").click()
+    await place_order(page)
     refusal = panel.locator("[data-order-refusal]")
     await refusal.wait_for()
     assert "PDMP" in await refusal.inner_text()
 
     await page.get_by_label("I checked the PDMP of").check()
     assert await page.get_by_label("PDMP state").input_value() == "NY"
-    await page.get_by_role("button", name="Place order").click()
+    await place_order(page)
     await panel.locator("[data-order-success]").wait_for()
     assert page.console_errors == [] or all("Failed to load" in e for e in page.console_errors)

@@ -20,6 +20,16 @@ async def sign_in(page, username: str, next_path: str) -> None:
     await page.wait_for_url(f"**{next_path}")
 
 
+async def place_order(page) -> str:
+    """Place the order typed in the form, through its review step; returns what it showed."""
+    await page.get_by_role("button", name="Place order").click()
+    review = page.get_by_role("dialog", name="Review the order")
+    await review.wait_for()
+    shown: str = await review.inner_text()
+    await review.get_by_role("button", name="Confirm and place order").click()
+    return shown
+
+
 async def choose_medication(page, typed: str, option: str) -> None:
     await page.get_by_role("combobox", name="Medication").fill(typed)
     await page.get_by_role("option", name=option).first.click()
@@ -42,7 +52,24 @@ async def test_a_refused_alprazolam_order_keeps_what_was_typed_and_sertraline_is
     await page.get_by_label("Frequency").fill("twice daily as needed")
     await page.get_by_label("Quantity").fill("20")
     await page.get_by_label("Instructions for the patient").fill("Only for panic attacks.")
+    await page.get_by_label("Refills").fill("1")
     await page.get_by_role("button", name="Place order").click()
+    review = page.get_by_role("dialog", name="Review the order")
+    shown = await review.inner_text()
+    for part in (
+        "Alprazolam tablet",
+        "Schedule IV (federal)",
+        "0.25 mg",
+        "twice daily as needed",
+        "Quantity\n20",
+        "Refills\n1",
+        "Only for panic attacks.",
+    ):
+        assert part in shown, (part, shown)
+    await review.get_by_role("button", name="Change it").click()  # nothing is placed
+    await expect(review).to_have_count(0)
+    await page.get_by_label("Refills").fill("0")
+    assert "Refills\nNone" in await place_order(page)
 
     refusal = panel.locator("[data-order-refusal]")
     await refusal.wait_for()
@@ -64,10 +91,14 @@ async def test_a_refused_alprazolam_order_keeps_what_was_typed_and_sertraline_is
     )
 
     await choose_medication(page, "sertra", "Sertraline")
+    # Another drug: the alprazolam dose, frequency and refusal do not carry over.
+    assert await page.get_by_label("Dose").input_value() == ""
+    assert await page.get_by_label("Frequency").input_value() == ""
+    assert await refusal.is_hidden()
     await page.get_by_label("Dose").fill("50 mg")
     await page.get_by_label("Frequency").fill("once daily")
     await page.get_by_label("Quantity").fill("30")
-    await page.get_by_role("button", name="Place order").click()
+    await place_order(page)
     await panel.locator("[data-order-success]").wait_for()
     assert await refusal.is_hidden()
     current = panel.locator("[data-med-list]")
@@ -92,7 +123,7 @@ async def test_a_refused_alprazolam_order_keeps_what_was_typed_and_sertraline_is
     await page.get_by_label("Dose").fill("0.25 mg")
     await page.get_by_label("Frequency").fill("twice daily as needed")
     await page.get_by_label("Quantity").fill("20")
-    await page.get_by_role("button", name="Place order").click()
+    await place_order(page)
     await current.get_by_text("Alprazolam tablet (Xanax)", exact=True).wait_for()
 
     # The refused order's 403 is logged by the browser; anything else is a bug.

@@ -1,6 +1,7 @@
 // The order form: catalogue search (an accessible combobox over /api/medications), and the
 // gate's refusal shown right where the order was typed, with every field kept as typed.
 import { api, show, setText, when } from "./record-api.js";
+import { confirmAction } from "./confirm.js";
 
 const SEARCH_MS = 200;
 
@@ -45,7 +46,16 @@ export function initOrders(root) {
     }
   }
 
+  let chosenMed = null;
+
   function choose(med) {
+    if (chosenMed && chosenMed.id !== med.id) {
+      // Another drug: the last one's dose, schedule of taking and refusal do not carry over.
+      for (const name of ["dose", "frequency"]) form.elements.namedItem(name).value = "";
+      show(refusal, false);
+      show(success, false);
+    }
+    chosenMed = med;
     hiddenId.value = med.id;
     search.value = med.name;
     setText(chosen, `${med.name}: ${scheduleWords(med.federal_schedule)}`);
@@ -159,6 +169,27 @@ export function initOrders(root) {
     if (data.get("indication")) body.indication = String(data.get("indication"));
     if (data.get("pdmp") === "checked") body.pdmp = { state: String(data.get("pdmp_state") || "") };
     if (data.get("pdmp") === "unavailable") body.pdmp = { unavailable: true };
+    const routeField = form.elements.namedItem("route");
+    const routeText = routeField?.selectedOptions?.[0]?.textContent || body.route;
+    const refillsWords = body.refills === 0 ? "None" : String(body.refills);
+    const sure = await confirmAction({
+      title: "Review the order",
+      text: "Check every part before it is placed.",
+      confirm: "Confirm and place order",
+      cancel: "Change it",
+      danger: false,
+      details: [
+        ["Medication", search.value],
+        ["Schedule", scheduleWords(chosenMed?.federal_schedule)],
+        ["Dose", body.dose || "(none)"],
+        ["Route", routeText],
+        ["How often", body.frequency || "(none)"],
+        ["Quantity", body.quantity || "(none)"],
+        ["Refills", refillsWords],
+        ["Instructions for the patient", body.instructions || "(none)"],
+      ],
+    });
+    if (!sure) return;
     submit.disabled = true;
     const result = await api("POST", `/api/visits/${visitId}/orders`, body);
     submit.disabled = false;
@@ -166,6 +197,7 @@ export function initOrders(root) {
     const name = search.value;
     form.reset();
     hiddenId.value = "";
+    chosenMed = null;
     setText(chosen, "");
     setText(success, `Ordered ${name}.`);
     show(success, true);
