@@ -1,4 +1,5 @@
-"""Web layer: the availability editor (a plain form that works without JavaScript)."""
+"""Web layer: the availability editor (a plain form that works without JavaScript), and the
+prescriber's own booking page."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from telehealth.auth import service as auth_service
+from telehealth.auth.models import Role
+from telehealth.auth.policy import ensure_full_session
 from telehealth.errors import InvalidInput, NotFound
-from telehealth.http.context import db, path_id, require_actor
+from telehealth.http.context import db, int_param, now, path_id, require_actor
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.policy import ensure_can_edit_availability
 
@@ -151,3 +154,30 @@ async def availability_submit(request: web.Request) -> web.StreamResponse:
     # Returned, not raised: a raised redirect would roll the change back.
     location = f"/prescribers/{prescriber_id}/availability?saved=1"
     return web.Response(status=303, headers={"Location": location})
+
+
+@routes.get("/visits/new")
+async def book_own_page(request: web.Request) -> web.StreamResponse:
+    """A prescriber books a patient they treat on their own calendar (the way forward from
+    the in-person refusal; it opens in a new tab beside the call)."""
+    actor = require_actor(request)
+    ensure_full_session(actor)
+    if actor.role is not Role.prescriber:
+        raise NotFound()
+    patient_id = int_param(request.query.get("patient_id"), "patient_id")
+    assert patient_id is not None
+    patient, profile = await svc.patient_to_book(
+        db(request), actor=actor, prescriber_id=actor.user_id, patient_id=patient_id
+    )
+    modality = request.query.get("modality")
+    return aiohttp_jinja2.render_template(
+        "prescriber_book.html",
+        request,
+        {
+            "patient": patient,
+            "patient_state": profile.state,
+            "prescriber_id": actor.user_id,
+            "modality": modality if modality in ("telehealth", "in_person") else "in_person",
+            "today": now(request).date().isoformat(),
+        },
+    )

@@ -35,6 +35,24 @@ def ensure_can_book(actor: Actor) -> None:
     ensure_role(actor, *STAFF_WHO_BOOK)
 
 
+def can_book_on(actor: Actor, prescriber_id: int) -> bool:
+    """Staff book on any calendar; a prescriber on their own (for a patient they treat, which
+    the service checks: it needs the database)."""
+    if actor.visit_scope is not None:
+        return False
+    if actor.role in STAFF_WHO_BOOK:
+        return True
+    return actor.role is Role.prescriber and actor.user_id == prescriber_id
+
+
+def ensure_can_book_on(actor: Actor, prescriber_id: int) -> None:
+    if actor.role is Role.prescriber and actor.visit_scope is None:
+        if actor.user_id != prescriber_id:
+            raise PermissionDenied("You can book visits on your own calendar only.")
+        return
+    ensure_can_book(actor)
+
+
 def is_licensed_for(profile: PrescriberProfile, state: str) -> bool:
     """A telehealth visit is lawful only where the prescriber holds a licence."""
     return state.upper() in {s.upper() for s in profile.licensed_states}

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from telehealth import audit
-from telehealth.audit import Action, record_visit
+from telehealth.audit import Action, Outcome, record_visit
 from telehealth.auth import joinlinks
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
@@ -38,10 +38,12 @@ from telehealth.scheduling.policy import (
     MOVABLE,
     can_see_join_link,
     ensure_can_book,
+    ensure_can_book_on,
     ensure_can_edit_availability,
     is_licensed_for,
 )
 from telehealth.visits.access import MAX_ROW_ID, get_visit_for
+from telehealth.visits.medlist import treats
 from telehealth.visits.models import (
     ACTIVE_STATUSES,
     MedicationOrder,
@@ -376,6 +378,36 @@ def _check_range(start: datetime, end: datetime, limit: timedelta) -> None:
         raise InvalidInput(f"Ask for at most {limit.days} days at a time.", field="end")
 
 
+async def ensure_books_for(
+    session: AsyncSession, actor: Actor, prescriber_id: int, patient_id: int | None
+) -> None:
+    """Staff book on any calendar. A prescriber books on their own, for a patient they
+    treat; any other patient answers like one that does not exist."""
+    ensure_can_book_on(actor, prescriber_id)
+    if actor.role is not Role.prescriber or patient_id is None:
+        return
+    if not storable_id(patient_id) or not await treats(session, actor.user_id, patient_id):
+        audit.record(
+            session,
+            Action.access_denied,
+            "patient_chart",
+            patient_id if storable_id(patient_id) else None,
+            outcome=Outcome.failure,
+            durable=True,
+        )
+        raise NotFound()
+
+
+async def patient_to_book(
+    session: AsyncSession, *, actor: Actor, prescriber_id: int, patient_id: int
+) -> tuple[User, PatientProfile]:
+    """The patient a booking page is for, once the actor may book them on that calendar."""
+    await ensure_books_for(session, actor, prescriber_id, patient_id)
+    user, profile = await _patient(session, patient_id)
+    audit.record(session, Action.read, "patient", patient_id, patient_id=patient_id)
+    return user, profile
+
+
 async def list_slots(
     session: AsyncSession,
     *,
@@ -389,7 +421,7 @@ async def list_slots(
     patient_id: int | None = None,
 ) -> list[sl.Interval]:
     """Free starts for one visit of `visit_type` with the prescriber in [start, end)."""
-    ensure_can_book(actor)
+    await ensure_books_for(session, actor, prescriber_id, patient_id)
     ensure_sane_date(start, "start")
     ensure_sane_date(end, "end")
     _check_range(start, end, MAX_SLOT_RANGE)
@@ -597,7 +629,7 @@ async def book_visit(
     now: datetime,
     rules: BookingRules,
 ) -> Visit:
-    ensure_can_book(actor)
+    await ensure_books_for(session, actor, prescriber_id, patient_id)
     ensure_sane_date(start, "start")
     _, patient_profile = await _patient(session, patient_id)
     prescriber, profile = await _bookable_prescriber(session, prescriber_id)
@@ -1116,7 +1148,7 @@ async def week_schedule(
     patient_id: int | None = None,
 ) -> Week:
     """One prescriber's week (Monday to Sunday in their own zone): free slots and visits."""
-    ensure_can_book(actor)
+    await ensure_books_for(session, actor, prescriber_id, patient_id)
     if week_of is not None:
         ensure_sane_date(week_of, "week")
     user, profile = await _prescriber(session, prescriber_id)

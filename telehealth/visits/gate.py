@@ -217,11 +217,10 @@ class InPersonRequired(PermissionDenied):
 
 
 def book_url(patient_id: int, prescriber_id: int) -> str:
-    """Where a scheduler books the in-person visit that would open the gate."""
-    query = urlencode(
-        {"patient_id": patient_id, "prescriber_id": prescriber_id, "modality": "in_person"}
-    )
-    return f"/scheduler?{query}"
+    """Where the refused prescriber books the in-person visit that would open the gate, on
+    their own calendar (the page opens in a new tab, so the call stays where it is)."""
+    del prescriber_id  # always the prescriber who was refused: their own calendar
+    return f"/visits/new?{urlencode({'patient_id': patient_id, 'modality': 'in_person'})}"
 
 
 def _schedule_words(schedule: ScheduleDecision) -> str:

@@ -53,7 +53,7 @@ class MedicationList:
 ATTENDED = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
 
 
-async def _treats(session: AsyncSession, prescriber_id: int, patient_id: int) -> bool:
+async def treats(session: AsyncSession, prescriber_id: int, patient_id: int) -> bool:
     """A prescriber treats a patient once the patient has come to one of their visits
     (checked in, in progress or finished). A booking alone, or a no-show, is not care."""
     found = (
@@ -76,7 +76,7 @@ async def can_see_patient_chart(session: AsyncSession, actor: Actor, patient_id:
     if actor.role is Role.patient:
         return actor.user_id == patient_id
     if actor.role is Role.prescriber:
-        return await _treats(session, actor.user_id, patient_id)
+        return await treats(session, actor.user_id, patient_id)
     return False
 
 

@@ -53,9 +53,7 @@ async def test_alprazolam_is_refused_in_a_telehealth_visit_without_an_in_person_
     assert "21 U.S.C. 829(e)" in error["message"]
     assert "in-person visit" in error["message"]
     assert error["schedule"] == "IV"
-    assert error["book_url"] == (
-        f"/scheduler?patient_id={cast.alice.id}&prescriber_id={cast.bob.id}&modality=in_person"
-    )
+    assert error["book_url"] == (f"/visits/new?patient_id={cast.alice.id}&modality=in_person")
     listing = await (await client.get(f"/api/visits/{visit_id}/orders")).json()
     assert listing["orders"] == []
 

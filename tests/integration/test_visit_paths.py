@@ -10,7 +10,15 @@ import pytest
 from sqlmodel import select
 
 from telehealth.notify.models import EmailKind, VisitEmail
-from tests.builders import SERTRALINE, Cast, book_telehealth, login, make_visit, session_token
+from tests.builders import (
+    SERTRALINE,
+    Cast,
+    book_telehealth,
+    login,
+    make_visit,
+    open_hours,
+    session_token,
+)
 
 MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
 START = datetime(2026, 10, 27, 14, tzinfo=UTC)  # Tuesday 10:00 in New York
@@ -186,3 +194,81 @@ async def test_the_scheduler_and_the_patient_see_the_current_join_link(
     await login(alice, cast.alice)
     body = await (await alice.get(f"/api/visits/{visit['id']}")).json()
     assert body["join_url"] == visit["join_url"]
+
+
+async def prescriber_treating_alice(new_client, sessionmaker, cast: Cast, clock) -> Any:
+    await open_hours(sessionmaker, cast.bob)
+    await open_hours(sessionmaker, cast.charlie)
+    await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        clock.now - timedelta(days=7),
+        status="finished",
+        location_state="NY",
+    )
+    bob = await new_client()
+    await login(bob, cast.bob)
+    return bob
+
+
+def booking(patient: int, prescriber: int, start: datetime, modality: str) -> dict[str, Any]:
+    return {
+        "patient_id": patient,
+        "prescriber_id": prescriber,
+        "start": start.isoformat(),
+        "visit_type": "follow_up",
+        "modality": modality,
+    }
+
+
+async def test_a_prescriber_books_a_patient_they_treat_on_their_own_calendar(
+    new_client, sessionmaker, cast: Cast, clock
+):
+    clock.set(MONDAY)
+    bob = await prescriber_treating_alice(new_client, sessionmaker, cast, clock)
+    week = await bob.get(
+        "/api/schedule/week", params={"prescriber_id": cast.bob.id, "patient_id": cast.alice.id}
+    )
+    assert week.status == 200, await week.text()
+    free = [s for d in (await week.json())["days"] for s in d["slots"]]
+    start = datetime.fromisoformat(free[0]["start"])
+    for modality in ("in_person", "telehealth"):
+        response = await bob.post(
+            "/api/visits", json=booking(cast.alice.id, cast.bob.id, start, modality)
+        )
+        assert response.status == 201, await response.text()
+        start += timedelta(hours=2)
+    page = await bob.get(f"/visits/new?patient_id={cast.alice.id}&modality=in_person")
+    assert page.status == 200
+    assert "Book a visit with Alice Able" in await page.text()
+
+
+async def test_a_prescriber_cannot_book_others_calendars_or_patients_they_do_not_treat(
+    new_client, sessionmaker, cast: Cast, clock
+):
+    clock.set(MONDAY)
+    bob = await prescriber_treating_alice(new_client, sessionmaker, cast, clock)
+    other_calendar = await bob.post(
+        "/api/visits", json=booking(cast.alice.id, cast.charlie.id, START, "in_person")
+    )
+    assert other_calendar.status == 403
+    assert (await other_calendar.json())["error"]["code"] == "forbidden"
+    week = await bob.get("/api/schedule/week", params={"prescriber_id": cast.charlie.id})
+    assert week.status == 403
+    stranger = await bob.post(
+        "/api/visits", json=booking(cast.dana.id, cast.bob.id, START, "in_person")
+    )
+    assert stranger.status == 404
+    assert (await stranger.json())["error"]["code"] == "not_found"
+    assert (await bob.get(f"/visits/new?patient_id={cast.dana.id}")).status == 404
+    for who in ("charlie", "sam", "alice"):
+        other = await new_client()
+        await login(other, getattr(cast, who))
+        assert (await other.get(f"/visits/new?patient_id={cast.alice.id}")).status in (403, 404)
+    alice = await new_client()
+    await login(alice, cast.alice)
+    own = await alice.post(
+        "/api/visits", json=booking(cast.alice.id, cast.bob.id, START, "in_person")
+    )
+    assert own.status == 403

@@ -463,9 +463,7 @@ def test_the_refusal_names_the_drug_its_schedule_the_rule_and_the_way_forward(ca
     assert "21 CFR 1308.14" in result.message
     assert "21 U.S.C. 829(e)" in result.message
     assert "in-person visit" in result.message
-    assert result.book_url == (
-        f"/scheduler?patient_id={PATIENT}&prescriber_id={BOB}&modality=in_person"
-    )
+    assert result.book_url == (f"/visits/new?patient_id={PATIENT}&modality=in_person")
     with pytest.raises(InPersonRequired) as refused:
         ensure_allowed(result)
     assert refused.value.code == "in_person_required"

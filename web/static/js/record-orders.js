@@ -120,7 +120,11 @@ export function initOrders(root) {
   function showRefusal(error) {
     setText(refusalMessage, error.message);
     if (error.book_url) {
+      // A new tab: booking must never take the prescriber away from the call.
       bookLink.href = error.book_url;
+      bookLink.target = "_blank";
+      bookLink.rel = "noopener";
+      bookLink.textContent = "Book an in-person visit (opens in a new tab)";
       show(refusalAction, true);
     } else show(refusalAction, false);
     show(refusal, true);
