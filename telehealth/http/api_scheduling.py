@@ -134,6 +134,7 @@ def visit_json(request: web.Request, actor: Actor, view: svc.VisitView) -> dict[
         "reschedule": policy.can_reschedule(actor, visit),
         "cancel": policy.can_cancel(actor, visit, has_records=view.has_records),
         "noshow": policy.can_mark_noshow(actor, visit, at, has_records=view.has_records),
+        "invite": announce.can_resend_invitation(actor, visit, at),
     }
     return body
 

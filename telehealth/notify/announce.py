@@ -31,12 +31,25 @@ async def sign_note_and_announce(
     return note
 
 
+STAFF_WHO_INVITE = (Role.scheduler, Role.admin)
+
+
+def can_resend_invitation(actor: Actor, visit: Visit, now: datetime) -> bool:
+    """The front desk may send the invitation again while the visit is still to come."""
+    return (
+        actor.role in STAFF_WHO_INVITE
+        and actor.visit_scope is None
+        and visit.status is VisitStatus.booked
+        and visit.end > now
+    )
+
+
 async def resend_invitation(
     session: AsyncSession, *, actor: Actor, visit_id: int, now: datetime
 ) -> Visit:
     """Queue the invitation (link and calendar file) again for a visit still to come."""
-    visit = await get_visit_for(session, actor, visit_id, roles=(Role.scheduler, Role.admin))
-    if visit.status is not VisitStatus.booked or visit.end <= now:
+    visit = await get_visit_for(session, actor, visit_id, roles=STAFF_WHO_INVITE)
+    if not can_resend_invitation(actor, visit, now):
         raise Conflict(
             "Only a visit that is still to come can have its invitation sent again.",
             code="visit_not_upcoming",

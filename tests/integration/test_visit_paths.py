@@ -170,7 +170,9 @@ async def test_the_link_of_a_finished_visit_opens_a_session_that_reads_its_summa
 async def test_a_scheduler_sends_the_invitation_again(
     visit, client, new_client, cast, sessionmaker
 ):
-    response = await client.post(f"/api/visits/{visit['id']}/invite")  # client is Sam
+    shown = await (await client.get(f"/api/visits/{visit['id']}")).json()  # client is Sam
+    assert shown["can"]["invite"] is True
+    response = await client.post(f"/api/visits/{visit['id']}/invite")
     assert response.status == 202, await response.text()
     assert (await emails(sessionmaker, visit["id"]))[-1] is EmailKind.invitation
     for who in ("alice", "bob", "charlie"):
@@ -179,6 +181,8 @@ async def test_a_scheduler_sends_the_invitation_again(
         refused = await other.post(f"/api/visits/{visit['id']}/invite")
         assert refused.status == 404
     await client.post(f"/api/visits/{visit['id']}/cancel", json={"reason": "sick"})
+    shown = await (await client.get(f"/api/visits/{visit['id']}")).json()
+    assert shown["can"]["invite"] is False
     cancelled = await client.post(f"/api/visits/{visit['id']}/invite")
     assert cancelled.status == 409
     assert (await cancelled.json())["error"]["code"] == "visit_not_upcoming"

@@ -73,6 +73,20 @@ function visitBlock(visit) {
     el("span", { class: "muted", text: ` Patient's time: ${visit.display.patient_start}` }));
   const actions = el("span", { class: "slot-actions" });
   const who = `the visit of ${visit.patient.full_name} at ${visit.display.start}`;
+  if (visit.join_url) block.append(linkBox(visit));
+  if (visit.can?.invite) {
+    const again = el("button", { type: "button", class: "link",
+      "aria-label": `Send the invitation for ${who} again`, text: "Send invitation again" });
+    again.addEventListener("click", async () => {
+      again.disabled = true;
+      try {
+        await api(`/api/visits/${visit.id}/invite`, { method: "POST" });
+        say(status, `The invitation for ${who} was sent again to the patient's email.`, "success");
+      } catch (error) { say(status, error.message, "error"); }
+      again.disabled = false;
+    });
+    actions.append(again);
+  }
   if (visit.can?.reschedule) {
     const move = el("button", { type: "button", class: "link", "aria-label": `Move ${who}`,
       text: "Move" });
@@ -99,6 +113,27 @@ function visitBlock(visit) {
   }
   if (actions.childElementCount) block.append(actions);
   return block;
+}
+
+// The visit's current join link, always on show, with a copy button: the link is never lost.
+function linkBox(visit) {
+  const id = `link-${visit.id}`;
+  const input = el("input", { id, type: "text", readonly: true, value: visit.join_url,
+    class: "join-link" });
+  const copy = el("button", { type: "button", class: "link",
+    "aria-label": `Copy the join link of ${visit.patient.full_name}'s visit`, text: "Copy link" });
+  const done = el("span", { class: "muted", role: "status" });
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(visit.join_url);
+    } catch {
+      input.select();
+      document.execCommand("copy");
+    }
+    done.textContent = "Copied.";
+  });
+  return el("span", { class: "join-link-box" },
+    el("label", { for: id, text: "Join link" }), input, copy, done);
 }
 
 function showCancel(block, visit) {
@@ -167,6 +202,10 @@ async function pickSlot(slot) {
       await loadWeek();
       say(status, `Moved ${visit.patient.full_name}'s visit to ${moved.display.start} `
         + `(their time: ${moved.display.patient_start}).`, "success");
+      if (moved.join_url) {
+        status.append(el("p", {}, "The old link no longer works. New join link: ",
+          el("a", { href: moved.join_url, text: moved.join_url })));
+      }
     } catch (error) { say(status, error.message, "error"); await loadWeek(); }
     return;
   }

@@ -1,0 +1,48 @@
+"""The scheduler never loses a visit's link: it is on the visit with a copy button, the
+invitation can be sent again, and a move shows the new link at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.async_api import expect
+
+from tests.builders import Cast, book_telehealth
+from tests.e2e.test_booking import MONDAY, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_the_visit_shows_its_current_link_sends_it_again_and_a_move_shows_the_new_one(
+    new_page, client, cast: Cast, clock, sessionmaker
+):
+    clock.set(MONDAY)
+    start = MONDAY + timedelta(days=1, hours=2)  # Tuesday 10:00 in New York
+    booked = await book_telehealth(client, sessionmaker, cast, start)
+    sam = await new_page(permissions=["clipboard-read", "clipboard-write"])
+    await sign_in(sam, "sam", "/scheduler")
+    await sam.get_by_label("Prescriber", exact=True).select_option(str(cast.bob.id))
+    block = sam.locator(f".slot.booked[data-visit-id='{booked['id']}']")
+    link = block.get_by_role("textbox", name="Join link")
+    await expect(link).to_have_value(booked["join_url"])
+    await sam.wait_for_load_state("networkidle")  # the week has settled
+
+    await block.get_by_role("button", name="Copy the join link of Alice Able's visit").click()
+    await block.get_by_text("Copied.").wait_for()
+    assert await sam.evaluate("navigator.clipboard.readText()") == booked["join_url"]
+
+    await block.get_by_role(
+        "button", name="Send the invitation for the visit of Alice Able"
+    ).click()
+    await sam.get_by_text("was sent again to the patient's email").wait_for()
+
+    await block.get_by_role("button", name="Move the visit of Alice Able").click()
+    await sam.locator("button.slot.free[data-start='2026-10-27T15:00:00+00:00']").click()
+    await sam.get_by_role("dialog").get_by_role("button", name="Move visit").click()
+    new_link = sam.locator("#status a")
+    await new_link.wait_for()
+    new_url = await new_link.inner_text()
+    assert "/join/" in new_url and new_url != booked["join_url"]
+    await expect(block.get_by_role("textbox", name="Join link")).to_have_value(new_url)
+    assert [e for e in sam.console_errors if "Failed to load resource" not in e] == []
