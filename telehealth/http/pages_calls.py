@@ -88,11 +88,11 @@ STATES = sorted(STATE_NAMES.items(), key=lambda item: item[1])
 
 
 def local_time(when: datetime, zone: str) -> str:
-    """A time for people: in their own zone, with the zone named."""
+    """A time for people: in their own zone, named as people name it (EST, not a zone id)."""
     tz = ZoneInfo(zone)
     local = when.astimezone(tz)
     hour = local.strftime("%I:%M %p").lstrip("0")
-    return f"{local.strftime('%A %-d %B %Y')}, {hour} {local.tzname()} ({zone})"
+    return f"{local.strftime('%A %-d %B %Y')}, {hour} {local.tzname()}"
 
 
 @routes.get("/join/{token}")

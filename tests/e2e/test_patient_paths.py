@@ -121,3 +121,39 @@ async def test_join_errors_tell_the_patient_what_happened_once_her_date_of_birth
     assert page.url.endswith(early["token"])  # still on the link page, no session opened
     # The refusals themselves are logged by the browser as failed loads; nothing else broke.
     assert [e for e in page.console_errors if "Failed to load resource" not in e] == []
+
+
+OVERLAP = """() => {
+  const text = document.getElementById("remote-placeholder");
+  const range = document.createRange();
+  range.selectNodeContents(text);
+  const self = document.getElementById("self-video").getBoundingClientRect();
+  return [...range.getClientRects()].some((r) => r.width > 0 && r.left < self.right
+    && r.right > self.left && r.top < self.bottom && r.bottom > self.top);
+}"""
+
+
+async def test_the_visit_page_says_who_and_when_in_words_and_nothing_covers_the_waiting_text(
+    new_page, client, cast: Cast, clock, sessionmaker
+):
+    clock.set(NOW)
+    booked = await book_telehealth(client, sessionmaker, cast, NOW + timedelta(minutes=10))
+    page = await new_page(**PHONE)
+    await open_link(page, booked["join_url"])
+    await page.wait_for_url(f"**/visit/{booked['id']}")
+    intro = await page.locator("#visit-app").inner_text()
+    assert "Your video visit with Dr Bob Baker" in intro
+    assert "Tuesday 5 March 2030, 10:10 AM EST" in intro
+    assert "America/New_York" not in intro  # a zone id is not for patients
+    await page.get_by_role(
+        "heading", name="Step 1 of 3: check your camera and microphone"
+    ).wait_for()
+    await page.get_by_role("button", name="My camera and microphone work").click()
+    await page.get_by_role("heading", name="Step 2 of 3: check in").wait_for()
+    await page.get_by_role("button", name="Check in").click()
+    await page.get_by_role("heading", name="Step 3 of 3: your visit").wait_for()
+    await page.locator("#waiting-note").get_by_text("You are checked in.").wait_for()
+    placeholder = page.get_by_text("Waiting for Dr Bob Baker")
+    assert await placeholder.is_visible()
+    assert not await page.evaluate(OVERLAP)  # the self view does not cover it
+    assert await no_sideways_scroll(page)
