@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
-from telehealth.auth.policy import Actor, ensure_full_session
+from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.http.context import db, now, path_id, require_actor, settings_of
 from telehealth.http.pages_measures import measures_panel_context
+from telehealth.scheduling.slots import format_local
 from telehealth.visits import notes, orders, summary
 from telehealth.visits.access import get_visit_for
-from telehealth.visits.models import Visit
+from telehealth.visits.models import Modality, Visit
 
 routes = web.RouteTableDef()
 
@@ -62,6 +63,34 @@ async def record_page(request: web.Request) -> web.StreamResponse:
     context = await record_panel_context(session, actor, visit)
     context["visit"] = visit
     return aiohttp_jinja2.render_template("visit_record.html", request, context)
+
+
+@routes.get("/prescriber/visits")
+async def past_visits_page(request: web.Request) -> web.StreamResponse:
+    """The prescriber's past visits, unsigned notes first; each opens its record."""
+    actor = require_actor(request)
+    ensure_role(actor, Role.prescriber)
+    session = db(request)
+    profile = await session.get(PrescriberProfile, actor.user_id)
+    zone = profile.timezone if profile else "UTC"
+    rows = await notes.past_visits(session, actor=actor)
+    return aiohttp_jinja2.render_template(
+        "prescriber_past_visits.html",
+        request,
+        {
+            "visits": [
+                {
+                    "url": f"/visits/{p.visit.id}/record",
+                    "patient": p.patient_name,
+                    "when": format_local(p.visit.start, zone),
+                    "signed": p.signed,
+                    "video": p.visit.modality is Modality.telehealth,
+                }
+                for p in rows
+            ],
+            "timezone": zone,
+        },
+    )
 
 
 @routes.get("/visits/{id}/summary")

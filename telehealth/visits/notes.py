@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -367,5 +367,43 @@ async def notes_to_sign(
             "visit_list",
             patient_id=patient_id,
             detail={"view": "notes_to_sign"},
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class PastVisit:
+    visit: Visit
+    patient_name: str
+    signed: bool
+
+
+async def past_visits(session: AsyncSession, *, actor: Actor, limit: int = 200) -> list[PastVisit]:
+    """The prescriber's finished visits, unsigned notes first, then newest first: where
+    notes are signed and addenda written after the day is over. Others get none."""
+    if actor.role is not Role.prescriber or actor.visit_scope is not None:
+        return []
+    unsigned_first = case((col(VisitNote.signed_at).is_(None), 0), else_=1)
+    rows = (
+        await session.execute(
+            select(Visit, col(User.full_name), col(VisitNote.signed_at))
+            .join(User, col(User.id) == col(Visit.patient_id))
+            .outerjoin(VisitNote, col(VisitNote.visit_id) == col(Visit.id))
+            .where(
+                col(Visit.prescriber_id) == actor.user_id,
+                col(Visit.status) == VisitStatus.finished,
+            )
+            .order_by(unsigned_first, col(Visit.start).desc())
+            .limit(limit)
+        )
+    ).all()
+    found = [PastVisit(visit, str(name), signed_at is not None) for visit, name, signed_at in rows]
+    for patient_id in sorted({p.visit.patient_id for p in found}):
+        audit.record(
+            session,
+            Action.read,
+            "visit_list",
+            patient_id=patient_id,
+            detail={"view": "past_visits"},
         )
     return found

@@ -123,6 +123,7 @@ async def test_pages_have_no_serious_accessibility_violations(
             f"/visits/{visits['live']}/call",
             f"/prescribers/{cast.bob.id}/availability",
             f"/visits/new?patient_id={cast.alice.id}&modality=in_person",
+            "/prescriber/visits",
         ],
         "sam": ["/scheduler"],
         "ada": ["/admin", "/admin/audit", "/alerts"],

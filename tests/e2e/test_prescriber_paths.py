@@ -55,3 +55,34 @@ async def test_the_refusal_opens_an_in_person_booking_in_a_new_tab_and_the_call_
     await tab.get_by_text("Booked Alice Able for Wed 6 Mar, 10:00 AM EST (in person)").wait_for()
     assert await wednesday_10.count() == 0  # the time is taken now
     assert page.url.endswith(call_url)
+
+
+async def test_past_visits_stay_reachable_and_take_addenda(
+    new_page, client, sessionmaker, cast: Cast, clock
+):
+    clock.set(NOW)
+    signed = await make_visit(
+        sessionmaker, cast.alice, cast.bob, NOW - timedelta(days=9), status="finished"
+    )
+    unsigned = await make_visit(
+        sessionmaker, cast.dana, cast.bob, NOW - timedelta(days=20), status="finished"
+    )
+    await client.post("/api/session", json={"username": "bob", "password": cast.bob.password})
+    await client.put(f"/api/visits/{signed}/note", json={"plan": "Fine.", "version": 0})
+    assert (await client.post(f"/api/visits/{signed}/note/sign")).status == 200
+
+    page = await new_page()
+    await sign_in(page, "bob", "/prescriber")
+    await page.get_by_role("link", name="Past visits").click()
+    await page.wait_for_url("**/prescriber/visits")
+    rows = page.locator("tbody tr")
+    assert "Dana" in await rows.nth(0).inner_text()  # the unsigned note first, though older
+    assert "Not signed" in await rows.nth(0).inner_text()
+    sign_link = rows.nth(0).get_by_role("link", name="Sign the note")
+    assert await sign_link.get_attribute("href") == f"/visits/{unsigned}/record"
+    assert "Alice Able" in await rows.nth(1).inner_text()
+    await rows.nth(1).get_by_role("link", name="Add an addendum").click()
+    await page.wait_for_url(f"**/visits/{signed}/record")
+    await page.get_by_label("New addendum").fill("Called the pharmacy: dose confirmed.")
+    await page.get_by_role("button", name="Add signed addendum").click()
+    await page.get_by_text("Called the pharmacy: dose confirmed.").wait_for()

@@ -276,3 +276,43 @@ async def test_a_prescriber_cannot_book_others_calendars_or_patients_they_do_not
         "/api/visits", json=booking(cast.alice.id, cast.bob.id, START, "in_person")
     )
     assert own.status == 403
+
+
+async def test_the_prescriber_lists_past_visits_unsigned_first_and_nobody_else_sees_them(
+    new_client, sessionmaker, cast: Cast, clock
+):
+    old_signed = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now - timedelta(days=9), status="finished"
+    )
+    recent_unsigned = await make_visit(
+        sessionmaker, cast.dana, cast.bob, clock.now - timedelta(days=2), status="finished"
+    )
+    older_unsigned = await make_visit(
+        sessionmaker, cast.alice, cast.bob, clock.now - timedelta(days=5), status="finished"
+    )
+    await make_visit(
+        sessionmaker, cast.alice, cast.charlie, clock.now - timedelta(days=1), status="finished"
+    )
+    await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(days=1))
+    bob = await new_client()
+    await login(bob, cast.bob)
+    await bob.put(f"/api/visits/{old_signed}/note", json={"plan": "Fine.", "version": 0})
+    assert (await bob.post(f"/api/visits/{old_signed}/note/sign")).status == 200
+    page = await bob.get("/prescriber/visits")
+    assert page.status == 200
+    html = await page.text()
+    order = [
+        html.index(f"/visits/{v}/record") for v in (recent_unsigned, older_unsigned, old_signed)
+    ]
+    assert order == sorted(order)
+    assert html.count("/record") == 3  # not Charlie's visit, not the upcoming one
+    assert "Add an addendum" in html
+    for who in ("alice", "sam", "ada"):
+        other = await new_client()
+        await login(other, getattr(cast, who))
+        assert (await other.get("/prescriber/visits")).status == 403
+    charlie = await new_client()
+    await login(charlie, cast.charlie)
+    assert (
+        f"/visits/{old_signed}/record" not in await (await charlie.get("/prescriber/visits")).text()
+    )
