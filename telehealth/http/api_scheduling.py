@@ -229,20 +229,25 @@ async def patients(request: web.Request) -> web.StreamResponse:
     """Find patients by part of the name or by date of birth (staff who book)."""
     actor = require_actor(request)
     found = await svc.search_patients(db(request), actor=actor, q=request.query.get("q", ""))
-    return web.json_response(
-        {
-            "patients": [
-                {
-                    "id": p.id,
-                    "full_name": p.full_name,
-                    "date_of_birth": p.date_of_birth.isoformat(),
-                    "state": p.state,
-                    "timezone": p.timezone,
-                }
-                for p in found
-            ]
-        }
-    )
+    return web.json_response({"patients": [patient_json(p) for p in found]})
+
+
+@routes.get("/api/patients/{id}")
+async def patient(request: web.Request) -> web.StreamResponse:
+    """One patient by id (staff who book): what a deep link or a reload of the week opens."""
+    actor = require_actor(request)
+    found = await svc.get_patient_for_booking(db(request), actor=actor, patient_id=path_id(request))
+    return web.json_response(patient_json(found))
+
+
+def patient_json(p: svc.PatientMatch) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.isoformat(),
+        "state": p.state,
+        "timezone": p.timezone,
+    }
 
 
 # ---------------------------------------------------------------- visits

@@ -1026,6 +1026,22 @@ async def search_patients(
     return matches
 
 
+async def get_patient_for_booking(
+    session: AsyncSession, *, actor: Actor, patient_id: int
+) -> PatientMatch:
+    """One patient by id, for a page opened on them (a deep link, a reload); staff only.
+    An id that is not an active patient answers NotFound."""
+    ensure_can_book(actor)
+    try:
+        user, profile = await _patient(session, patient_id)
+    except InvalidInput:
+        raise NotFound() from None
+    audit.record(session, Action.read, "patient", patient_id, patient_id=patient_id)
+    return PatientMatch(
+        user.id or 0, user.full_name, profile.date_of_birth, profile.state, profile.timezone
+    )
+
+
 @dataclass(frozen=True)
 class PrescriberSummary:
     id: int

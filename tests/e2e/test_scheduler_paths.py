@@ -46,3 +46,27 @@ async def test_the_visit_shows_its_current_link_sends_it_again_and_a_move_shows_
     assert "/join/" in new_url and new_url != booked["join_url"]
     await expect(block.get_by_role("textbox", name="Join link")).to_have_value(new_url)
     assert [e for e in sam.console_errors if "Failed to load resource" not in e] == []
+
+
+async def test_a_deep_link_opens_the_week_with_its_patient_prescriber_and_modality_chosen(
+    new_page, cast: Cast, clock, sessionmaker
+):
+    clock.set(MONDAY)
+    sam = await new_page()
+    await sign_in(sam, "sam", "/scheduler")
+    query = f"patient_id={cast.alice.id}&prescriber_id={cast.charlie.id}&modality=in_person"
+    await sam.goto(f"/scheduler?{query}")
+    chosen = sam.locator("#patient-chosen")
+    await chosen.get_by_text("Alice Able").wait_for()
+    assert await sam.get_by_label("Prescriber", exact=True).input_value() == str(cast.charlie.id)
+    assert await sam.locator("#modality").input_value() == "in_person"
+
+    # Another patient chosen by hand survives a reload too.
+    await sam.get_by_label("Name or date of birth").fill("dana")
+    await sam.get_by_role("button", name="Search").click()
+    await sam.get_by_role("button", name="Dana").click()
+    await chosen.get_by_text("Dana").wait_for()
+    await sam.reload()
+    await chosen.get_by_text("Dana").wait_for()
+    assert await sam.get_by_label("Prescriber", exact=True).input_value() == str(cast.charlie.id)
+    assert [e for e in sam.console_errors if "Failed to load resource" not in e] == []

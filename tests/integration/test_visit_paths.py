@@ -316,3 +316,21 @@ async def test_the_prescriber_lists_past_visits_unsigned_first_and_nobody_else_s
     assert (
         f"/visits/{old_signed}/record" not in await (await charlie.get("/prescriber/visits")).text()
     )
+
+
+async def test_staff_open_one_patient_by_id_for_a_deep_link(client, new_client, cast: Cast):
+    await login(client, cast.sam)
+    response = await client.get(f"/api/patients/{cast.alice.id}")
+    assert response.status == 200
+    assert await response.json() == {
+        "id": cast.alice.id,
+        "full_name": "Alice Able",
+        "date_of_birth": DOB,
+        "state": "NY",
+        "timezone": "America/New_York",
+    }
+    for missing in (cast.bob.id, 999999, 2**40):
+        assert (await client.get(f"/api/patients/{missing}")).status == 404
+    bob = await new_client()
+    await login(bob, cast.bob)
+    assert (await bob.get(f"/api/patients/{cast.alice.id}")).status == 403

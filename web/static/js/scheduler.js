@@ -46,13 +46,44 @@ async function searchPatients(event) {
   }
 }
 
-function choosePatient(patient) {
+// The page's address carries the chosen patient, prescriber and modality, so a reload keeps
+// them and a link (the refusal's, a colleague's) opens with them chosen.
+function remember() {
+  const params = new URLSearchParams(window.location.search);
+  if (state.patient) params.set("patient_id", state.patient.id); else params.delete("patient_id");
+  if (prescriberId()) params.set("prescriber_id", prescriberId());
+  params.set("modality", $("modality").value);
+  window.history.replaceState(null, "", `${window.location.pathname}?${params}`);
+}
+
+async function restore() {
+  const params = new URLSearchParams(window.location.search);
+  const prescriber = params.get("prescriber_id");
+  if (prescriber && state.prescribers.some((p) => String(p.id) === prescriber)) {
+    $("prescriber").value = prescriber;
+  }
+  const modality = params.get("modality");
+  if (modality && [...$("modality").options].some((o) => o.value === modality)) {
+    $("modality").value = modality;
+  }
+  const patientId = params.get("patient_id");
+  if (/^\d+$/.test(patientId || "")) {
+    try {
+      choosePatient(await api(`/api/patients/${patientId}`), { load: false });
+    } catch (error) {
+      say(status, "The patient in this link was not found. Search for them instead.", "error");
+    }
+  }
+}
+
+function choosePatient(patient, { load = true } = {}) {
   state.patient = patient;
   $("patient-chosen").replaceChildren(
     "Booking for ", el("strong", { text: patient.full_name }),
     ` (lives in ${patient.state}; times for them are shown in ${patient.timezone}).`);
   $("patient-results").replaceChildren();
-  loadWeek();
+  remember();
+  if (load) loadWeek();
 }
 
 function slotButton(slot) {
@@ -292,7 +323,8 @@ async function loadWeek() {
 
 async function start() {
   $("patient-search").addEventListener("submit", searchPatients);
-  $("prescriber").addEventListener("change", () => { state.pending = null; loadWeek(); });
+  $("prescriber").addEventListener("change", () => { state.pending = null; remember(); loadWeek(); });
+  $("modality").addEventListener("change", remember);
   $("visit-type").addEventListener("change", () => loadWeek());
   $("prev-week").addEventListener("click", () => { state.week = state.prevWeek; loadWeek(); });
   $("next-week").addEventListener("click", () => { state.week = state.nextWeek; loadWeek(); });
@@ -303,6 +335,7 @@ async function start() {
   });
   try {
     await loadPrescribers();
+    await restore();
     await loadWeek();
   } catch (error) {
     say(status, error.message, "error");
