@@ -66,3 +66,44 @@ async def test_deactivating_an_account_asks_first_and_the_admin_cannot_deactivat
     await page.get_by_role("button", name="Reactivate charlie").wait_for()
     assert "deactivated" in await row.inner_text()
     assert [e for e in page.console_errors if "Failed to load resource" not in e] == []
+
+
+async def test_the_account_form_shows_only_the_chosen_roles_fields_and_a_supervisor_by_name(
+    new_page, cast: Cast, sessionmaker
+):
+    from telehealth.auth.models import PrescriberProfile, User
+
+    page = await new_page()
+    await page.goto("/login")
+    await page.get_by_label("Username").fill("ada")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/admin")
+    await expect(page.get_by_label("Date of birth")).to_be_visible()
+    await expect(page.get_by_label("NPI")).to_be_hidden()
+
+    await page.get_by_label("Role").select_option("scheduler")
+    await expect(page.get_by_label("Date of birth")).to_be_hidden()
+    await expect(page.get_by_label("Time zone")).to_be_hidden()
+
+    await page.get_by_label("Role").select_option("prescriber")
+    await expect(page.get_by_label("Date of birth")).to_be_hidden()
+    await expect(page.get_by_label("Supervising psychiatrist")).to_be_hidden()  # not a PA
+    await page.get_by_label("Credential").select_option("PA")
+    supervisor = page.get_by_label("Supervising psychiatrist")
+    await expect(supervisor).to_be_visible()
+    await supervisor.select_option(label="Dr Bob Baker (bob)")
+    await page.get_by_label("Username").fill("pa.lee")
+    await page.get_by_label("Full legal name").fill("Lee Park, PA-C")
+    await page.get_by_label("Password").fill("a-long-password")
+    await page.get_by_label("NPI").fill(npi_with_check_digit("555444333"))
+    await page.get_by_label("Licensed states (comma-separated)").fill("NY")
+    await page.get_by_label("Time zone").fill("America/New_York")
+    await page.get_by_role("button", name="Create account").click()
+    await page.get_by_role("status").filter(has_text="Created pa.lee").wait_for()
+    async with sessionmaker() as session:
+        from sqlmodel import select
+
+        user = (await session.execute(select(User).where(User.username == "pa.lee"))).scalar_one()
+        profile = await session.get(PrescriberProfile, user.id)
+        assert profile.supervising_prescriber_id == cast.bob.id

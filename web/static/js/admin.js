@@ -57,9 +57,26 @@ function showRoleFields() {
   for (const set of form.querySelectorAll("fieldset[data-for]")) {
     set.hidden = !set.dataset.for.split(" ").includes(role);
   }
+  // A physician assistant practises under a supervising psychiatrist, chosen by name.
+  const superRow = document.getElementById("na-super-row");
+  superRow.hidden = form.credential.value !== "PA";
+  superRow.querySelector("select").disabled = superRow.hidden;
+}
+
+async function loadSupervisors() {
+  const select = document.getElementById("na-super");
+  try {
+    const { users } = await api("GET", "/api/users?role=prescriber");
+    select.append(...users.filter((u) => u.active).map((u) => el("option", { value: u.id },
+      `${u.full_name} (${u.username})`)));
+  } catch (err) {
+    status.textContent = err.message;
+  }
 }
 
 form.role.addEventListener("change", showRoleFields);
+form.credential.addEventListener("change", showRoleFields);
+loadSupervisors();
 showRoleFields();
 
 form.addEventListener("submit", async (event) => {
@@ -68,7 +85,7 @@ form.addEventListener("submit", async (event) => {
   okBox.hidden = true;
   const body = {};
   for (const input of form.querySelectorAll("input, select")) {
-    if (input.closest("fieldset[hidden]") || !input.name || input.value === "") continue;
+    if (input.closest("[hidden]") || input.disabled || !input.name || input.value === "") continue;
     if (input.hasAttribute("data-list")) body[input.name] = input.value.split(",").map((s) => s.trim()).filter(Boolean);
     else if (input.hasAttribute("data-int")) body[input.name] = Number(input.value);
     else body[input.name] = input.value;
