@@ -592,10 +592,13 @@ async def search(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 500,
+    patient_ids: list[int] | None = None,
 ) -> list[AuditEntry]:
     query = select(AuditEntry)
     if patient_id is not None:
         query = query.where(col(AuditEntry.patient_id) == patient_id)
+    if patient_ids is not None:
+        query = query.where(col(AuditEntry.patient_id).in_(patient_ids))
     if user_id is not None:
         query = query.where(col(AuditEntry.user_id) == user_id)
     if start is not None:

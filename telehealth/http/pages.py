@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import text
 
-from telehealth import audit
+from telehealth.auth import auditlog
 from telehealth.auth import service as auth_service
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor, ensure_role
@@ -152,25 +152,58 @@ def _day_or_time(value: str | None, name: str) -> datetime | None:
     return midnight + timedelta(days=1) if name == "end" else midnight
 
 
-@routes.get("/admin/audit")
-@aiohttp_jinja2.template("admin_audit.html")
-async def admin_audit(request: web.Request) -> dict[str, Any]:
+async def _audit_rows(request: web.Request, *, export: bool) -> list[auditlog.AuditRow]:
     actor = require_actor(request)
     q = request.query
-    entries: list[audit.AuditEntry] = []
-    error = None
     try:
         patient_id = int_param(q.get("patient_id"), "patient_id", required=False)
         user_id = int_param(q.get("user_id"), "user_id", required=False)
         start, end = _day_or_time(q.get("start"), "start"), _day_or_time(q.get("end"), "end")
-    except InvalidInput as exc:
+    except InvalidInput:
         ensure_role(actor, Role.admin)  # a bad query shows its error to an administrator only
+        raise
+    return await auditlog.read_audit_log(
+        db(request),
+        actor=actor,
+        patient=q.get("patient") or None,
+        patient_id=patient_id,
+        user_id=user_id,
+        start=start,
+        end=end,
+        export=export,
+    )
+
+
+@routes.get("/admin/audit")
+@aiohttp_jinja2.template("admin_audit.html")
+async def admin_audit(request: web.Request) -> dict[str, Any]:
+    rows: list[auditlog.AuditRow] = []
+    error = None
+    try:
+        rows = await _audit_rows(request, export=False)
+    except InvalidInput as exc:
         error = exc.message
-    else:
-        entries = await audit.read_trail(
-            db(request), actor=actor, patient_id=patient_id, user_id=user_id, start=start, end=end
-        )
-    return {"entries": entries, "query": dict(q), "error": error}
+    query = dict(request.query)
+    return {
+        "rows": rows,
+        "query": query,
+        "error": error,
+        "csv_url": "/admin/audit.csv" + (f"?{urlencode(query)}" if query else ""),
+    }
+
+
+@routes.get("/admin/audit.csv")
+async def admin_audit_csv(request: web.Request) -> web.StreamResponse:
+    """The same search as the page, as a CSV file; the export is itself audited."""
+    rows = await _audit_rows(request, export=True)
+    return web.Response(
+        text=auditlog.as_csv(rows),
+        content_type="text/csv",
+        headers={
+            "Content-Disposition": 'attachment; filename="audit-log.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @routes.get("/healthz")

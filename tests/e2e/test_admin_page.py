@@ -1,5 +1,7 @@
 """The administrator creates accounts from the admin home page."""
 
+from pathlib import Path
+
 from playwright.async_api import expect
 
 from telehealth.auth.npi import npi_with_check_digit
@@ -107,3 +109,41 @@ async def test_the_account_form_shows_only_the_chosen_roles_fields_and_a_supervi
         user = (await session.execute(select(User).where(User.username == "pa.lee"))).scalar_one()
         profile = await session.get(PrescriberProfile, user.id)
         assert profile.supervising_prescriber_id == cast.bob.id
+
+
+async def test_a_privacy_officer_finds_a_patients_entries_by_name_and_exports_them(
+    new_page, client, cast: Cast, sessionmaker, clock
+):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.builders import book_telehealth
+
+    clock.set(datetime(2030, 3, 5, 15, 0, tzinfo=UTC))
+    booked = await book_telehealth(client, sessionmaker, cast, clock.now + timedelta(days=1))
+    await client.post("/api/join", json={"token": booked["token"], "date_of_birth": "1999-01-01"})
+
+    page = await new_page(timezone_id="America/Chicago", accept_downloads=True)
+    await page.goto("/login")
+    await page.get_by_label("Username").fill("ada")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/admin")
+    await page.get_by_role("link", name="Search the audit log").click()
+    await page.get_by_label("Patient name or date of birth").fill("Alice Able")
+    await page.get_by_role("button", name="Search").click()
+    table = page.locator("#audit-entries")
+    await table.get_by_text("times in your time zone, America/Chicago").wait_for()
+    refused = table.locator("tr", has_text="wrong date of birth")
+    assert "Alice Able" in await refused.inner_text()
+    assert "CST" in await refused.inner_text()  # 9:00 AM in Chicago, not 15:00 UTC
+    assert "Sam" in await table.inner_text()
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Export these entries (CSV)").click()
+    download = await download_info.value
+    text = Path(await download.path()).read_text()
+    assert text.startswith("seq,time_utc,user_id,user_name")
+    assert "wrong date of birth" in text
+    await page.get_by_label("Patient name or date of birth").fill("")
+    await page.get_by_label("User id").fill(str(cast.ada.id))
+    await page.get_by_role("button", name="Search").click()
+    await table.locator("tr", has_text="export").first.wait_for()  # the export is audited

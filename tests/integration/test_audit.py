@@ -169,3 +169,41 @@ async def test_concurrent_requests_keep_one_unbroken_chain(new_client, cast: Cas
     await asyncio.gather(*(c.get("/api/me") for c in clients))
     result = await asyncio.to_thread(verify_cli, settings)
     assert result.returncode == 0, result.stderr
+
+
+async def test_the_audit_log_names_people_finds_patients_gives_reasons_and_exports_csv(
+    client, new_client, cast: Cast, sessionmaker, clock
+):
+    import csv
+    import io
+    from datetime import timedelta
+
+    from tests.builders import book_telehealth
+
+    start = (clock.now + timedelta(days=2)).replace(hour=15, minute=0, second=0, microsecond=0)
+    booked = await book_telehealth(client, sessionmaker, cast, start)
+    stranger = await new_client()
+    await stranger.post("/api/join", json={"token": booked["token"], "date_of_birth": "1999-01-01"})
+    await login(client, cast.ada)
+    for search in ("alice able", "1990-05-17", "05/17/1990"):
+        page = await client.get("/admin/audit", params={"patient": search})
+        assert page.status == 200, search
+        html = await page.text()
+        assert "Alice Able" in html, search
+        assert "wrong date of birth" in html, search
+        assert "Sam" in html  # who booked, by name beside the id
+    nobody = await (await client.get("/admin/audit", params={"patient": "nobody here"})).text()
+    assert "0 entries" in nobody
+    exported = await client.get("/admin/audit.csv", params={"patient": "alice"})
+    assert exported.status == 200
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(await exported.text())))
+    assert rows and all(r["patient_name"] == "Alice Able" for r in rows)
+    assert any(r["reason"] == "wrong date of birth" for r in rows)
+    entries = (await (await client.get("/api/audit", params={"user_id": cast.ada.id})).json())[
+        "entries"
+    ]
+    assert any(e["action"] == "export" and e["resource_type"] == "audit_log" for e in entries)
+    charlie = await new_client()
+    await login(charlie, cast.charlie)
+    assert (await charlie.get("/admin/audit.csv")).status == 403

@@ -64,6 +64,8 @@ STAFF_ONLY = [
     ("POST", "/api/users", {"admin"}),
     ("GET", "/api/audit", {"admin"}),
     ("GET", "/admin/audit", {"admin"}),
+    ("GET", "/admin/audit.csv", {"admin"}),
+    ("GET", "/prescriber/visits", {"prescriber"}),
     ("GET", "/patient", {"patient"}),
     ("GET", "/prescriber", {"prescriber"}),
     ("GET", "/scheduler", {"scheduler"}),
