@@ -323,6 +323,7 @@ async def week(request: web.Request) -> web.StreamResponse:
         now=now(request),
         rules=_rules(request),
         patient_id=_query_id(q.get("patient_id"), "patient_id"),
+        include_cancelled=q.get("include_cancelled") in ("1", "true"),
     )
     zone = result.prescriber.timezone
     last = result.start + timedelta(days=6)
@@ -344,12 +345,14 @@ async def week(request: web.Request) -> web.StreamResponse:
                 {
                     "date": d.on.isoformat(),
                     "label": f"{d.on:%a} {d.on.day} {d.on:%b}",
+                    "past": d.past,
                     "slots": [
                         {
                             "start": s.start.isoformat(),
                             "end": s.end.isoformat(),
                             "label": format_local(s.start, zone),
                             "time": format_time(s.start, zone),
+                            "short_time": format_time(s.start, zone, with_zone=False),
                             "patient_label": format_local(s.start, result.patient_timezone)
                             if result.patient_timezone
                             else None,
@@ -357,7 +360,11 @@ async def week(request: web.Request) -> web.StreamResponse:
                         for s in d.slots
                     ],
                     "visits": [
-                        visit_json(request, actor, v) | {"time": format_time(v.visit.start, zone)}
+                        visit_json(request, actor, v)
+                        | {
+                            "time": format_time(v.visit.start, zone),
+                            "minutes": int((v.visit.end - v.visit.start).total_seconds() // 60),
+                        }
                         for v in d.visits
                     ],
                 }

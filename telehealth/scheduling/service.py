@@ -1142,6 +1142,7 @@ class WeekDay:
     on: date
     slots: list[sl.Interval]
     visits: list[VisitView]
+    past: bool = False  # before today in the prescriber's zone
 
 
 @dataclass(frozen=True)
@@ -1162,6 +1163,7 @@ async def week_schedule(
     now: datetime,
     rules: BookingRules,
     patient_id: int | None = None,
+    include_cancelled: bool = False,
 ) -> Week:
     """One prescriber's week (Monday to Sunday in their own zone): free slots and visits."""
     await ensure_books_for(session, actor, prescriber_id, patient_id)
@@ -1190,8 +1192,12 @@ async def week_schedule(
         prescriber_id=prescriber_id,
         start=start,
         end=end,
-        include_inactive=False,
     )
+    if not include_cancelled:
+        # Cancelled visits stay out of the way unless asked for; finished and no-show ones
+        # stay: the day as it happened.
+        visits = [v for v in visits if v.visit.status is not VisitStatus.cancelled]
+    today = now.astimezone(zone).date()
     days = []
     for n in range(7):
         on = monday + timedelta(days=n)
@@ -1200,6 +1206,7 @@ async def week_schedule(
                 on=on,
                 slots=[s for s in free if s.start.astimezone(zone).date() == on],
                 visits=[v for v in visits if v.visit.start.astimezone(zone).date() == on],
+                past=on < today,
             )
         )
     summary = PrescriberSummary(

@@ -235,11 +235,13 @@ def within_windows(windows: Sequence[Interval], start: datetime, end: datetime) 
     return any(w.contains(start, end) for w in windows)
 
 
-def format_time(value: datetime, zone_name: str) -> str:
-    """Just the time of day with the zone named: 10:00 AM EST."""
+def format_time(value: datetime, zone_name: str, *, with_zone: bool = True) -> str:
+    """Just the time of day with the zone named: 10:00 AM EST (or 10:00 AM, where the zone
+    is said once for the whole page)."""
     local = value.astimezone(ZoneInfo(zone_name))
     hour = local.hour % 12 or 12
-    return f"{hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local.tzname()}"
+    text = f"{hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
+    return f"{text} {local.tzname()}" if with_zone else text
 
 
 def format_local(value: datetime, zone_name: str) -> str:

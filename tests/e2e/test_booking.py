@@ -47,7 +47,8 @@ async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_the
 
     tuesday_10 = sam.locator("button.slot.free[data-start='2026-10-27T14:00:00+00:00']")
     await tuesday_10.wait_for()
-    assert (await tuesday_10.inner_text()).strip() == "10:00 AM EDT"
+    assert (await tuesday_10.inner_text()).strip() == ":00"  # on the 10 AM row
+    assert await tuesday_10.get_attribute("aria-label") == "Free: Tue 27 Oct, 10:00 AM EDT"
     await tuesday_10.click()
     confirm = sam.locator("#confirm-text")
     assert "Tue 27 Oct, 7:00 AM PDT" in await confirm.inner_text()
@@ -60,6 +61,8 @@ async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_the
 
     # Move it an hour later: a dialog asks first; Escape keeps the visit where it was.
     await sam.get_by_role("button", name="Move the visit of Alice Able").click()
+    await sam.get_by_text("Moving Alice Able's visit").wait_for()
+    await sam.wait_for_load_state("networkidle")  # the week is drawn again for the move
     eleven = sam.locator("button.slot.free[data-start='2026-10-27T15:00:00+00:00']")
     await eleven.click()
     dialog = sam.get_by_role("dialog", name="Move Alice Able's visit?")

@@ -70,3 +70,48 @@ async def test_a_deep_link_opens_the_week_with_its_patient_prescriber_and_modali
     await chosen.get_by_text("Dana").wait_for()
     assert await sam.get_by_label("Prescriber", exact=True).input_value() == str(cast.charlie.id)
     assert [e for e in sam.console_errors if "Failed to load resource" not in e] == []
+
+
+async def test_a_week_you_can_read(new_page, client, cast: Cast, clock, sessionmaker):
+    from datetime import UTC, datetime
+
+    from tests.builders import make_visit, open_hours
+
+    clock.set(datetime(2026, 10, 28, 12, tzinfo=UTC))  # Wednesday 08:00 in New York
+    await open_hours(sessionmaker, cast.bob, start="09:00", end="17:00")
+    thursday_10 = datetime(2026, 10, 29, 14, tzinfo=UTC)
+    await make_visit(sessionmaker, cast.alice, cast.bob, thursday_10, minutes=60)
+    await make_visit(
+        sessionmaker, cast.dana, cast.bob, thursday_10 + timedelta(hours=3), status="cancelled"
+    )
+    await make_visit(
+        sessionmaker,
+        cast.alice,
+        cast.bob,
+        datetime(2026, 10, 26, 14, tzinfo=UTC),
+        status="finished",
+    )
+    sam = await new_page()
+    await sign_in(sam, "sam", "/scheduler")
+    await sam.get_by_label("Prescriber", exact=True).select_option(str(cast.bob.id))
+    await sam.wait_for_load_state("networkidle")
+    week = sam.locator("#week")
+    monday = week.get_by_role("region", name="Mon 26 Oct (past)")
+    await monday.wait_for()
+    assert "Alice Able" in await monday.inner_text()  # what happened stays on the day
+    await week.get_by_role("region", name="Tue 27 Oct (past)").wait_for()
+    assert await week.get_by_role("region", name="Wed 28 Oct", exact=True).count() == 1
+    thursday = week.get_by_role("region", name="Thu 29 Oct")
+    visit = thursday.locator(".slot.booked")
+    await expect(visit).to_have_count(1)  # the cancelled one is out of the way
+    assert "10:00 AM EDT · 60 min" in await visit.inner_text()
+    assert "Alice Able" in await visit.inner_text()
+    wednesday = week.get_by_role("region", name="Wed 28 Oct", exact=True)
+    height = await wednesday.locator(".day-items").evaluate(
+        "(node) => node.getBoundingClientRect().height"
+    )
+    assert height < 500, height  # 31 free times, one row per hour, not a column of buttons
+
+    await sam.get_by_label("Show cancelled visits").check()
+    await expect(thursday.locator(".slot.booked")).to_have_count(2)
+    assert "Cancelled" in await thursday.locator(".slot.booked", has_text="Dana").inner_text()

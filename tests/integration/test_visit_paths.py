@@ -334,3 +334,24 @@ async def test_staff_open_one_patient_by_id_for_a_deep_link(client, new_client, 
     bob = await new_client()
     await login(bob, cast.bob)
     assert (await bob.get(f"/api/patients/{cast.alice.id}")).status == 403
+
+
+async def test_the_week_says_past_days_gives_lengths_and_hides_cancelled_visits_unless_asked(
+    client, cast: Cast, clock, sessionmaker
+):
+    clock.set(datetime(2026, 10, 28, 12, tzinfo=UTC))  # Wednesday 08:00 in New York
+    thursday_10 = datetime(2026, 10, 29, 14, tzinfo=UTC)
+    await make_visit(sessionmaker, cast.alice, cast.bob, thursday_10, minutes=60)
+    await make_visit(
+        sessionmaker, cast.dana, cast.bob, thursday_10 + timedelta(hours=3), status="cancelled"
+    )
+    await login(client, cast.sam)
+    params = {"prescriber_id": cast.bob.id}
+    week = await (await client.get("/api/schedule/week", params=params)).json()
+    assert [d["past"] for d in week["days"]] == [True, True] + [False] * 5
+    (visit,) = week["days"][3]["visits"]
+    assert visit["minutes"] == 60
+    shown = await (
+        await client.get("/api/schedule/week", params={**params, "include_cancelled": "1"})
+    ).json()
+    assert [v["status"] for v in shown["days"][3]["visits"]] == ["booked", "cancelled"]

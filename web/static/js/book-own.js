@@ -51,7 +51,7 @@ async function load() {
     week.replaceChildren(...data.days.map((day) => {
       const buttons = day.slots.map((slot) => {
         const button = el("button", { type: "button", class: "slot free",
-          "aria-label": `Book ${slot.label}`, text: slot.time });
+          "aria-label": `Book ${slot.label}`, text: slot.short_time || slot.time });
         button.addEventListener("click", () => book(slot));
         return el("li", {}, button);
       });

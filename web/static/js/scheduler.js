@@ -87,18 +87,35 @@ function choosePatient(patient, { load = true } = {}) {
 }
 
 function slotButton(slot) {
+  // Shown as ":15" on its hour's row; the accessible name is the whole time.
+  const minute = (slot.short_time || slot.time).match(/:\d\d/);
   const button = el("button", {
     type: "button", class: "slot free", dataset: { start: slot.start },
-    "aria-label": `Free: ${slot.label}`, text: slot.time,
+    "aria-label": `Free: ${slot.label}`, text: minute ? minute[0] : slot.time,
   });
   button.addEventListener("click", () => pickSlot(slot));
   return button;
 }
 
+// Free times of one hour share a row ("10 AM  :00 :15 :30 :45"), so a day fits on a screen.
+function hourRows(items) {
+  const rows = [];
+  for (const item of items) {
+    if (!item.slot) { rows.push(el("li", { class: "visit-li" }, item.node)); continue; }
+    const hour = (item.slot.short_time || item.slot.time).replace(/:\d\d/, "");
+    const last = rows[rows.length - 1];
+    if (last && last.dataset.hour === hour) { last.append(item.node); continue; }
+    rows.push(el("li", { class: "hour-row", dataset: { hour } },
+      el("span", { class: "hour", "aria-hidden": "true", text: hour }), item.node));
+  }
+  return rows;
+}
+
 function visitBlock(visit) {
   const block = el("div", { class: `slot booked ${visit.status}`, dataset: { visitId: visit.id } },
-    el("span", { class: "slot-time", text: visit.time }),
-    el("span", {}, ` ${visit.patient.full_name} · ${VISIT_TYPES[visit.visit_type]} · `
+    el("span", { class: "slot-time", text: `${visit.time} · ${visit.minutes} min` }),
+    el("strong", { text: visit.patient.full_name }),
+    el("span", {}, `${VISIT_TYPES[visit.visit_type]} · `
       + `${MODALITIES[visit.modality]} `),
     el("span", { class: `badge ${visit.status}`, text: STATUSES[visit.status] }),
     el("span", { class: "muted", text: ` Patient's time: ${visit.display.patient_start}` }));
@@ -290,6 +307,7 @@ async function loadWeek() {
   const params = new URLSearchParams({ prescriber_id: id, visit_type: $("visit-type").value });
   if (state.week) params.set("week", state.week);
   if (state.patient && !state.moving) params.set("patient_id", state.patient.id);
+  if ($("show-cancelled").checked) params.set("include_cancelled", "1");
   const weekNode = $("week");
   weekNode.setAttribute("aria-busy", "true");
   try {
@@ -306,13 +324,15 @@ async function loadWeek() {
     edit.hidden = false;
     weekNode.replaceChildren(...data.days.map((day) => {
       const items = [
-        ...day.slots.map((s) => ({ at: s.start, node: slotButton(s) })),
+        ...day.slots.map((s) => ({ at: s.start, node: slotButton(s), slot: s })),
         ...day.visits.map((v) => ({ at: v.start, node: visitBlock(v) })),
       ].sort((a, b) => new Date(a.at) - new Date(b.at));
-      return el("section", { class: "day", "aria-label": day.label, dataset: { date: day.date } },
-        el("h3", { text: day.label }),
-        items.length ? el("ul", { class: "day-items" }, ...items.map((i) => el("li", {}, i.node)))
-          : el("p", { class: "muted", text: "No free time." }));
+      const label = day.past ? `${day.label} (past)` : day.label;
+      return el("section", { class: `day${day.past ? " past" : ""}`, "aria-label": label,
+        dataset: { date: day.date } },
+        el("h3", { text: label }),
+        items.length ? el("ul", { class: "day-items" }, ...hourRows(items))
+          : el("p", { class: "muted", text: day.past ? "Past." : "No free time." }));
     }));
   } catch (error) {
     weekNode.replaceChildren(el("p", { class: "error", text: error.message }));
@@ -326,6 +346,7 @@ async function start() {
   $("prescriber").addEventListener("change", () => { state.pending = null; remember(); loadWeek(); });
   $("modality").addEventListener("change", remember);
   $("visit-type").addEventListener("change", () => loadWeek());
+  $("show-cancelled").addEventListener("change", () => loadWeek());
   $("prev-week").addEventListener("click", () => { state.week = state.prevWeek; loadWeek(); });
   $("next-week").addEventListener("click", () => { state.week = state.nextWeek; loadWeek(); });
   $("move-stop").addEventListener("click", stopMove);
