@@ -125,9 +125,16 @@ async def test_patient_and_prescriber_see_each_other_and_the_prescriber_ends_the
     # An attended call keeps both sessions from idling out (idle.js reads this).
     assert await prescriber.evaluate("document.body.dataset.inCall") == "1"
 
+    # Ending asks first (a modal dialog); "Keep talking" keeps the call.
+    end = prescriber.get_by_role("button", name="End visit", exact=True)
+    await end.click()
+    dialog = prescriber.get_by_role("dialog", name="End the visit for both of you?")
+    await dialog.get_by_role("button", name="Keep talking").click()
+    assert await prescriber.evaluate("document.activeElement.id") == "end-visit"
+    assert await patient.locator("#step-ended").is_hidden()
     # The prescriber ends the visit; the patient is told.
-    await prescriber.get_by_role("button", name="End visit", exact=True).click()
-    await prescriber.get_by_role("button", name="Yes, end visit").click()
+    await end.click()
+    await dialog.get_by_role("button", name="Yes, end visit").click()
     await patient.get_by_role("heading", name="The visit has ended").wait_for()
     await prescriber.get_by_role("heading", name="The visit has ended").wait_for()
 

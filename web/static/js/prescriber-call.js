@@ -2,6 +2,7 @@
 import { openBestDevices } from "./device-check.js";
 import { VisitCall, stopStream, wireMediaButtons } from "./call-core.js";
 import { wireQuality } from "./call-quality.js";
+import { confirmAction } from "./confirm.js";
 
 const app = document.getElementById("call-app");
 const $ = (id) => document.getElementById(id);
@@ -47,7 +48,6 @@ async function admit() {
 function finished(message) {
   stopStream(localStream);
   for (const id of ["mute", "camera-toggle", "end-visit", "admit", "play-remote"]) $(id).hidden = true;
-  $("end-confirm").hidden = true;
   say(message);
 }
 
@@ -131,20 +131,17 @@ $("play-remote").addEventListener("click", () => {
   $("play-remote").hidden = true;
   $("remote-video").play().catch(() => {});
 });
-$("end-visit").addEventListener("click", () => {
-  $("end-visit").hidden = true;
-  $("end-confirm").hidden = false;
-  $("end-yes").focus();
-});
-$("end-no").addEventListener("click", () => {
-  $("end-confirm").hidden = true;
-  $("end-visit").hidden = false;
-  $("end-visit").focus();
-});
-$("end-yes").addEventListener("click", async () => {
-  $("end-yes").disabled = true;
+$("end-visit").addEventListener("click", async () => {
+  const sure = await confirmAction({
+    title: "End the visit for both of you?",
+    text: "The call stops for you and the patient; you can still finish the note.",
+    confirm: "Yes, end visit",
+    cancel: "Keep talking",
+  });
+  if (!sure) return;
+  $("end-visit").disabled = true;
   const ack = await call.endVisit();
-  $("end-yes").disabled = false;
+  $("end-visit").disabled = false;
   if (!ack.ok && !call.finished) {
     say((ack.error && ack.error.message) || "The visit could not be ended. Try again.");
   }
