@@ -115,3 +115,36 @@ async def test_a_week_you_can_read(new_page, client, cast: Cast, clock, sessionm
     await sam.get_by_label("Show cancelled visits").check()
     await expect(thursday.locator(".slot.booked")).to_have_count(2)
     assert "Cancelled" in await thursday.locator(".slot.booked", has_text="Dana").inner_text()
+
+
+async def test_several_prescribers_days_side_by_side(new_page, cast: Cast, clock, sessionmaker):
+    from datetime import UTC, datetime
+
+    from tests.builders import open_hours
+
+    clock.set(datetime(2026, 10, 28, 12, tzinfo=UTC))  # Wednesday 08:00 in New York
+    await open_hours(sessionmaker, cast.bob, start="09:00", end="12:00")
+    await open_hours(sessionmaker, cast.charlie, start="13:00", end="17:00")
+    sam = await new_page()
+    await sign_in(sam, "sam", "/scheduler")
+    await sam.get_by_label("Name or date of birth").fill("alice")
+    await sam.get_by_role("button", name="Search").click()
+    await sam.get_by_role("button", name="Alice Able").click()
+    await sam.get_by_label("All prescribers' day, side by side").check()
+    week = sam.locator("#week")
+    bob = week.get_by_role("region", name="Dr Bob Baker, Wed 28 Oct")
+    charlie = week.get_by_role("region", name="Dr Charlie Chu, Wed 28 Oct")
+    await bob.wait_for()
+    await charlie.wait_for()
+    assert "9 AM" in await bob.inner_text() and "1 PM" not in await bob.inner_text()
+    assert "1 PM" in await charlie.inner_text()
+    await charlie.get_by_role("button", name="Free: Wed 28 Oct, 2:00 PM EDT").click()
+    assert (
+        "with Dr Charlie Chu on Wed 28 Oct, 2:00 PM EDT"
+        in await sam.locator("#confirm-text").inner_text()
+    )
+    await sam.get_by_role("button", name="Book visit").click()
+    await sam.get_by_text("Booked Alice Able for Wed 28 Oct, 2:00 PM EDT").wait_for()
+    await expect(charlie.locator(".slot.booked")).to_have_count(1)
+    await sam.get_by_role("button", name="Next day").click()
+    await week.get_by_role("region", name="Dr Bob Baker, Thu 29 Oct").wait_for()

@@ -86,14 +86,25 @@ function choosePatient(patient, { load = true } = {}) {
   if (load) loadWeek();
 }
 
-function slotButton(slot) {
+function slotButton(slot, prescriber = null) {
   // Shown as ":15" on its hour's row; the accessible name is the whole time.
   const minute = (slot.short_time || slot.time).match(/:\d\d/);
   const button = el("button", {
     type: "button", class: "slot free", dataset: { start: slot.start },
     "aria-label": `Free: ${slot.label}`, text: minute ? minute[0] : slot.time,
   });
-  button.addEventListener("click", () => pickSlot(slot));
+  button.addEventListener("click", () => {
+    if (prescriber) {
+      // Side by side: the column chosen is the prescriber booked.
+      if (state.moving && state.moving.prescriber_id !== prescriber.id) {
+        say(status, "A move keeps the visit's prescriber: pick a time in their column.", "error");
+        return;
+      }
+      $("prescriber").value = String(prescriber.id);
+      remember();
+    }
+    pickSlot(slot);
+  });
   return button;
 }
 
@@ -301,7 +312,58 @@ async function confirmBooking() {
   }
 }
 
+function dayColumn(day, label, prescriber = null) {
+  const items = [
+    ...day.slots.map((s) => ({ at: s.start, node: slotButton(s, prescriber), slot: s })),
+    ...day.visits.map((v) => ({ at: v.start, node: visitBlock(v) })),
+  ].sort((a, b) => new Date(a.at) - new Date(b.at));
+  return el("section", { class: `day${day.past ? " past" : ""}`, "aria-label": label,
+    dataset: { date: day.date } },
+    el("h3", { text: label }),
+    items.length ? el("ul", { class: "day-items" }, ...hourRows(items))
+      : el("p", { class: "muted", text: day.past ? "Past." : "No free time." }));
+}
+
+// Every prescriber's same day, side by side (each in their own time zone).
+async function loadDay() {
+  const weekNode = $("week");
+  weekNode.setAttribute("aria-busy", "true");
+  try {
+    const base = { visit_type: $("visit-type").value };
+    if (state.day) base.week = state.day;
+    if (state.patient && !state.moving) base.patient_id = state.patient.id;
+    if ($("show-cancelled").checked) base.include_cancelled = "1";
+    const weeks = await Promise.all(state.prescribers.map((p) => api(
+      `/api/schedule/week?${new URLSearchParams({ ...base, prescriber_id: p.id })}`)));
+    if (!state.day) {
+      const today = weeks[0]?.days.find((d) => !d.past);
+      state.day = today ? today.date : weeks[0]?.week_start;
+    }
+    const columns = weeks.map((week) => {
+      const day = week.days.find((d) => d.date === state.day) || week.days[0];
+      const label = `${week.prescriber.full_name}, ${day.label}${day.past ? " (past)" : ""}`;
+      return dayColumn(day, label, week.prescriber);
+    });
+    const shown = weeks[0]?.days.find((d) => d.date === state.day);
+    $("week-label").textContent = shown ? `${shown.label}, all prescribers` : "";
+    $("zone-note").textContent = "Each column is in its prescriber's time zone.";
+    weekNode.replaceChildren(...columns);
+  } catch (error) {
+    weekNode.replaceChildren(el("p", { class: "error", text: error.message }));
+  } finally {
+    weekNode.removeAttribute("aria-busy");
+  }
+}
+
+function shiftDay(days) {
+  const next = new Date(`${state.day}T12:00:00Z`);
+  next.setUTCDate(next.getUTCDate() + days);
+  state.day = next.toISOString().slice(0, 10);
+  loadDay();
+}
+
 async function loadWeek() {
+  if ($("side-by-side").checked) { await loadDay(); return; }
   const id = prescriberId();
   if (!id) return;
   const params = new URLSearchParams({ prescriber_id: id, visit_type: $("visit-type").value });
@@ -322,18 +384,8 @@ async function loadWeek() {
     edit.href = `/prescribers/${data.prescriber.id}/availability`;
     edit.textContent = `Edit ${data.prescriber.full_name}'s hours`;
     edit.hidden = false;
-    weekNode.replaceChildren(...data.days.map((day) => {
-      const items = [
-        ...day.slots.map((s) => ({ at: s.start, node: slotButton(s), slot: s })),
-        ...day.visits.map((v) => ({ at: v.start, node: visitBlock(v) })),
-      ].sort((a, b) => new Date(a.at) - new Date(b.at));
-      const label = day.past ? `${day.label} (past)` : day.label;
-      return el("section", { class: `day${day.past ? " past" : ""}`, "aria-label": label,
-        dataset: { date: day.date } },
-        el("h3", { text: label }),
-        items.length ? el("ul", { class: "day-items" }, ...hourRows(items))
-          : el("p", { class: "muted", text: day.past ? "Past." : "No free time." }));
-    }));
+    weekNode.replaceChildren(...data.days.map((day) => dayColumn(day,
+      day.past ? `${day.label} (past)` : day.label)));
   } catch (error) {
     weekNode.replaceChildren(el("p", { class: "error", text: error.message }));
   } finally {
@@ -347,8 +399,22 @@ async function start() {
   $("modality").addEventListener("change", remember);
   $("visit-type").addEventListener("change", () => loadWeek());
   $("show-cancelled").addEventListener("change", () => loadWeek());
-  $("prev-week").addEventListener("click", () => { state.week = state.prevWeek; loadWeek(); });
-  $("next-week").addEventListener("click", () => { state.week = state.nextWeek; loadWeek(); });
+  $("prev-week").addEventListener("click", () => {
+    if ($("side-by-side").checked) { shiftDay(-1); return; }
+    state.week = state.prevWeek; loadWeek();
+  });
+  $("next-week").addEventListener("click", () => {
+    if ($("side-by-side").checked) { shiftDay(1); return; }
+    state.week = state.nextWeek; loadWeek();
+  });
+  $("side-by-side").addEventListener("change", () => {
+    const on = $("side-by-side").checked;
+    $("prev-week").textContent = on ? "\u2190 Previous day" : "\u2190 Previous week";
+    $("next-week").textContent = on ? "Next day \u2192" : "Next week \u2192";
+    $("week").classList.toggle("side-by-side", on);
+    $("edit-hours").hidden = on;
+    loadWeek();
+  });
   $("move-stop").addEventListener("click", stopMove);
   $("confirm-book").addEventListener("click", confirmBooking);
   $("confirm-cancel").addEventListener("click", () => {
