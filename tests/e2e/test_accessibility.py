@@ -143,6 +143,7 @@ async def test_pages_have_no_serious_accessibility_violations(
 
     prescriber = await signed_in(new_page, "bob")
     await prescriber.goto(f"/visits/{visits['live']}/record")
+    await prescriber.wait_for_load_state("networkidle")  # the order form's module is ready
     await prescriber.get_by_role("combobox", name="Medication").fill("sertra")
     await prescriber.get_by_role("option", name="Sertraline").first.click()
     await prescriber.get_by_role("button", name="Place order").click()

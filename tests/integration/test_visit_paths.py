@@ -155,6 +155,7 @@ async def test_the_link_of_a_finished_visit_opens_a_session_that_reads_its_summa
     assert await response.json() == {
         "visit_id": visit["id"],
         "status": "finished",
+        "next": f"/visit/{visit['id']}",
         "user": {"id": cast.alice.id, "username": "alice", "role": "patient"},
     }
     assert (await later.get(f"/api/visits/{visit['id']}/summary")).status == 404  # not signed
