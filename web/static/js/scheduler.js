@@ -325,7 +325,7 @@ function dayColumn(day, label, prescriber = null) {
 }
 
 // Every prescriber's same day, side by side (each in their own time zone).
-async function loadDay() {
+async function loadDay(ticket) {
   const weekNode = $("week");
   weekNode.setAttribute("aria-busy", "true");
   try {
@@ -335,6 +335,7 @@ async function loadDay() {
     if ($("show-cancelled").checked) base.include_cancelled = "1";
     const weeks = await Promise.all(state.prescribers.map((p) => api(
       `/api/schedule/week?${new URLSearchParams({ ...base, prescriber_id: p.id })}`)));
+    if (ticket !== drawing) return;
     if (!state.day) {
       const today = weeks[0]?.days.find((d) => !d.past);
       state.day = today ? today.date : weeks[0]?.week_start;
@@ -359,11 +360,16 @@ function shiftDay(days) {
   const next = new Date(`${state.day}T12:00:00Z`);
   next.setUTCDate(next.getUTCDate() + days);
   state.day = next.toISOString().slice(0, 10);
-  loadDay();
+  loadWeek();
 }
 
+// Only the newest request draws the week: an older answer arriving late (the week asked for
+// before the patient was chosen) must not replace it.
+let drawing = 0;
+
 async function loadWeek() {
-  if ($("side-by-side").checked) { await loadDay(); return; }
+  const ticket = ++drawing;
+  if ($("side-by-side").checked) { await loadDay(ticket); return; }
   const id = prescriberId();
   if (!id) return;
   const params = new URLSearchParams({ prescriber_id: id, visit_type: $("visit-type").value });
@@ -374,6 +380,7 @@ async function loadWeek() {
   weekNode.setAttribute("aria-busy", "true");
   try {
     const data = await api(`/api/schedule/week?${params}`);
+    if (ticket !== drawing) return;
     state.week = data.week_start;
     state.prevWeek = data.prev_week;
     state.nextWeek = data.next_week;
