@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     ice_transport_policy: IceTransportPolicy = IceTransportPolicy.all
     idle_logoff_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # However active, a session ends this long after sign-in (a stolen cookie expires).
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
     max_failed_logins: int = Field(default=5, ge=1, le=100)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     join_attempts: int = Field(default=5, ge=1, le=100)

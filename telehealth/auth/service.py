@@ -351,9 +351,11 @@ async def resolve_session(
     token: str | None,
     now: datetime,
     idle: timedelta,
+    max_age: timedelta | None = None,
     touch: bool = True,
 ) -> ResolvedSession:
-    """Find the actor behind a cookie; end the session if it sat idle too long."""
+    """Find the actor behind a cookie; end the session if it sat idle too long, or if it
+    is older than `max_age` however busy it has been."""
     if not token:
         return ResolvedSession(None)
     # One round trip for the session and its user: this runs on every request.
@@ -372,6 +374,8 @@ async def resolve_session(
     reason = None
     if row.visit_id is not None and not await _join_session_still_valid(session, row):
         reason = "visit_changed"
+    elif max_age is not None and now - row.created_at > max_age:
+        reason = "max_age"
     elif now - row.last_seen_at > idle:
         reason = "idle"
     if reason is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +23,7 @@ from telehealth.http.context import (
     require_actor,
     settings_of,
 )
-from telehealth.http.middleware import SESSION_COOKIE
+from telehealth.http.middleware import SESSION_COOKIE, renew_csrf_cookie
 from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
@@ -42,6 +42,7 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
         path="/",
         secure=settings_of(request).secure_cookies,
     )
+    renew_csrf_cookie(request, response)
 
 
 async def sign_in(request: web.Request, username: str, password: str) -> tuple[User, str]:
@@ -204,6 +205,8 @@ def coverage_json(row: CoverageAssignment) -> dict[str, Any]:
 
 
 def parse_when(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date-time with offset, as UTC. One at the calendar's edge whose offset
+    takes it outside years 1-9999 (0001-01-01T00:00+14:00) is refused, not carried on."""
     if not value:
         return None
     try:
@@ -214,7 +217,18 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} must include a UTC offset, such as Z or -05:00.", field=name)
-    return parsed
+    return within_calendar(parsed, name)
+
+
+def within_calendar(when: datetime, name: str, *, plus: timedelta = timedelta(0)) -> datetime:
+    """`when` (+ `plus`) in UTC, or a 422 naming the field when that leaves years 1-9999."""
+    try:
+        return when.astimezone(UTC) + plus
+    except OverflowError:
+        raise InvalidInput(
+            f"{name} is outside the calendar. Use a date between 0001-01-02 and 9999-12-30.",
+            field=name,
+        ) from None
 
 
 @routes.get("/api/audit")

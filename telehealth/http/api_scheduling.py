@@ -63,10 +63,9 @@ def _query_id(value: str | None, name: str) -> int | None:
     that no record can have exactly as it answers an unknown one."""
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number.", field=name) from None
+    if not (value.isascii() and value.isdigit() and len(value) <= 20):
+        raise InvalidInput(f"{name} must be a whole number (digits 0-9).", field=name)
+    return int(value)
 
 
 def _required_query_id(value: str | None, name: str) -> int:

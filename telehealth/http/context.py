@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
-from telehealth.errors import InvalidInput, Unauthenticated
+from telehealth.errors import InvalidInput, NotFound, Unauthenticated
 from telehealth.visits.access import MAX_ROW_ID
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
@@ -47,28 +49,70 @@ def require_actor(request: web.Request) -> Actor:
 MAX_ID = MAX_ROW_ID
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+MAX_JSON_DEPTH = 32
+
+
+def _check_json(body: Any) -> None:
+    """Walk a parsed body without recursion: refuse one nested deeper than MAX_JSON_DEPTH
+    or holding a NUL character (PostgreSQL cannot store it)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidInput(
+                    "Text may not contain NUL characters. Remove them and try again."
+                )
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput(
+                f"The request body is nested too deeply (at most {MAX_JSON_DEPTH} levels).",
+                code="too_deep",
+            )
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items)
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The one JSON reader: every API handler's body goes through here, signed in or not."""
     if not request.body_exists:
         return {}
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
+        # json.loads recurses per level: a body of 100,000 "[" exhausts the stack.
         raise InvalidInput("The request body must be a JSON object.") from None
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.")
-    if _has_nul(body):
-        raise InvalidInput("Text may not contain NUL characters. Remove them and try again.")
+    _check_json(body)
     return body
+
+
+async def form_body(request: web.Request) -> MultiDictProxy[Any]:
+    """The one form reader (cached on the request): a body that is not the UTF-8 its
+    content type declares is refused as bad input, not left to fail as a server error."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError):
+        # UnicodeDecodeError is a ValueError; an unknown charset name is a LookupError.
+        raise InvalidInput(
+            "The form could not be read: send it as UTF-8 text.", code="bad_form"
+        ) from None
+
+
+# An id is ASCII digits and nothing else: int() would also take "+1", "1_0", " 1" and
+# full-width or other Unicode digits, so "/api/visits/1_0" would open visit 10.
+_ROW_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_row_id(value: str) -> int | None:
+    """The row id spelled by `value`, or None when it is not one (the one id parser)."""
+    if not _ROW_ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def int_param(value: str | None, name: str, *, required: bool = True) -> int | None:
@@ -76,23 +120,15 @@ def int_param(value: str | None, name: str, *, required: bool = True) -> int | N
         if required:
             raise InvalidInput(f"{name} is required.", field=name)
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number.", field=name) from None
-    if not 1 <= number <= MAX_ID:
+    number = parse_row_id(value)
+    if number is None:
         raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_ID}.", field=name)
     return number
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
-    from telehealth.errors import NotFound
-
-    try:
-        number = int(request.match_info[name])
-    except (KeyError, ValueError):
-        raise NotFound() from None
-    if not 1 <= number <= MAX_ID:
+    number = parse_row_id(request.match_info.get(name, ""))
+    if number is None:
         raise NotFound()  # exactly like a missing record
     return number
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import secrets
@@ -28,7 +29,14 @@ from telehealth.errors import (
     RateLimited,
     Unauthenticated,
 )
-from telehealth.http.context import SETTINGS, actor_or_none, client_address, now, see_other
+from telehealth.http.context import (
+    SETTINGS,
+    actor_or_none,
+    client_address,
+    form_body,
+    now,
+    see_other,
+)
 from telehealth.uow import unit_of_work
 
 log = logging.getLogger("telehealth.http")
@@ -124,12 +132,7 @@ def _security_headers(request: web.Request, response: web.StreamResponse) -> Non
         return
     settings = request.app[SETTINGS]
     h = response.headers
-    h.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; font-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    )
+    h.setdefault("Content-Security-Policy", _content_security_policy(settings.base_url))
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")
@@ -139,6 +142,21 @@ def _security_headers(request: web.Request, response: web.StreamResponse) -> Non
         h.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     if request.path.startswith(("/api/", "/join/")) or "text/html" in h.get("Content-Type", ""):
         h.setdefault("Cache-Control", "no-store")
+
+
+@functools.cache
+def _content_security_policy(base_url: str) -> str:
+    """The page may talk only to this platform: its own origin over HTTP ('self') and the
+    same host's WebSocket for Socket.IO (ws: under http, wss: under https; older browsers
+    do not count a WebSocket to the page's host as 'self')."""
+    parts = urlsplit(base_url)
+    socket_origin = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        f"media-src 'self' blob: mediastream:; connect-src 'self' {socket_origin}; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
 
 
 @web.middleware
@@ -222,6 +240,7 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
             token=request.cookies.get(SESSION_COOKIE),
             now=now(request),
             idle=timedelta(minutes=settings.idle_logoff_minutes),
+            max_age=timedelta(hours=settings.session_max_hours),
         )
         if resolved.actor is not None:
             request["actor"] = resolved.actor
@@ -236,6 +255,13 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
                     "This visit was moved or cancelled. Open the link in your latest "
                     "invitation, or call the practice.",
                     "/login?visit_changed=1",
+                )
+            elif resolved.reason == "max_age":
+                code, message, page = (
+                    "session_expired",
+                    f"You were signed out {settings.session_max_hours} hours after signing "
+                    "in. Sign in again.",
+                    "/login?expired=lifetime",
                 )
             else:
                 code, message, page = (
@@ -309,7 +335,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
                     code="json_required",
                 )
         else:
-            form = await request.post()
+            form = await form_body(request)
             if any("\x00" in str(value) for value in form.values()):
                 return _error_page(
                     request, 422, "Text may not contain NUL characters. Go back and retype it."
@@ -333,17 +359,32 @@ def csrf_token(request: web.Request) -> str:
     return hmac.new(key, f"csrf:{nonce}".encode(), "sha256").hexdigest()
 
 
+def renew_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """At sign-in: a new CSRF nonce, so a token someone saw (or planted) before the session
+    began is worthless after it."""
+    _set_csrf_cookie(request, response, secrets.token_urlsafe(24))
+
+
+def _set_csrf_cookie(request: web.Request, response: web.StreamResponse, nonce: str) -> None:
+    response.set_cookie(
+        CSRF_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=request.app[SETTINGS].secure_cookies,
+    )
+
+
 @web.middleware
 async def csrf_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     nonce = request.get("csrf_nonce")
-    if nonce and not request.cookies.get(CSRF_COOKIE) and not response.prepared:
-        response.set_cookie(
-            CSRF_COOKIE,
-            nonce,
-            httponly=True,
-            samesite="Lax",
-            path="/",
-            secure=request.app[SETTINGS].secure_cookies,
-        )
+    if (
+        nonce
+        and not request.cookies.get(CSRF_COOKIE)
+        and not response.prepared
+        and CSRF_COOKIE not in response.cookies
+    ):
+        _set_csrf_cookie(request, response, nonce)
     return response

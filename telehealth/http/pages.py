@@ -15,14 +15,22 @@ from telehealth.auth import service as auth_service
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import InvalidInput
-from telehealth.http.api_auth import LoginRefused, parse_when, set_session_cookie, sign_in
+from telehealth.http.api_auth import (
+    LoginRefused,
+    parse_when,
+    set_session_cookie,
+    sign_in,
+    within_calendar,
+)
 from telehealth.http.context import (
     actor_or_none,
     db,
+    form_body,
     int_param,
     now,
     require_actor,
     see_other,
+    settings_of,
 )
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
 from telehealth.http.pages_measures import open_alert_rows, patient_measures_context
@@ -71,7 +79,12 @@ async def index(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("login.html")
 async def login_page(request: web.Request) -> dict[str, Any]:
     notice = None
-    if request.query.get("expired"):
+    if request.query.get("expired") == "lifetime":
+        notice = (
+            f"You were signed out {settings_of(request).session_max_hours} hours after "
+            "signing in. Sign in again."
+        )
+    elif request.query.get("expired"):
         notice = "You were signed out after a period of inactivity. Sign in again."
     elif request.query.get("visit_changed"):
         notice = (
@@ -85,7 +98,7 @@ async def login_page(request: web.Request) -> dict[str, Any]:
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await form_body(request)
     username = str(form.get("username", ""))
     password = str(form.get("password", ""))
     try:
@@ -149,7 +162,7 @@ def _day_or_time(value: str | None, name: str) -> datetime | None:
     if day is None:
         return parse_when(value, name)
     midnight = datetime.combine(day, time(), tzinfo=UTC)
-    return midnight + timedelta(days=1) if name == "end" else midnight
+    return within_calendar(midnight, name, plus=timedelta(days=1 if name == "end" else 0))
 
 
 async def _audit_rows(request: web.Request, *, export: bool) -> list[auditlog.AuditRow]:

@@ -13,7 +13,7 @@ from telehealth.auth import service as auth_service
 from telehealth.auth.models import Role
 from telehealth.auth.policy import ensure_full_session
 from telehealth.errors import InvalidInput, NotFound
-from telehealth.http.context import db, int_param, now, path_id, require_actor
+from telehealth.http.context import db, form_body, int_param, now, path_id, require_actor
 from telehealth.scheduling import service as svc
 from telehealth.scheduling.policy import ensure_can_edit_availability
 
@@ -130,7 +130,7 @@ async def availability_page(request: web.Request) -> web.StreamResponse:
 async def availability_submit(request: web.Request) -> web.StreamResponse:
     prescriber_id = _prescriber_id(request)
     context = await _context(request, prescriber_id)
-    form = await request.post()
+    form = await form_body(request)
     submitted: dict[str, Any] = {}
     try:
         submitted = _parse_form(form)

@@ -335,6 +335,7 @@ class Signaling:
             token=token,
             now=self.now(),
             idle=timedelta(minutes=self.settings.idle_logoff_minutes),
+            max_age=timedelta(hours=self.settings.session_max_hours),
         )
         return resolved.actor
 
@@ -618,6 +619,7 @@ class Signaling:
                 token=conn.token,
                 now=now,
                 idle=timedelta(minutes=self.settings.idle_logoff_minutes),
+                max_age=timedelta(hours=self.settings.session_max_hours),
                 touch=False,
             )
             visit = await session.get(Visit, visit_id) if visit_id is not None else None
