@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth import audit
+from telehealth.auth.throttle import SignInThrottle
 from telehealth.checkpoints import CheckpointWriter
 from telehealth.config import ConfigError, Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
 from telehealth.escalator import Escalator
 from telehealth.http import middleware
-from telehealth.http.context import CLOCK, SETTINGS
+from telehealth.http.context import CLOCK, SETTINGS, THROTTLE
 from telehealth.http.routes import setup_routes
 from telehealth.mailer import Mailer
 from telehealth.measures.instruments import packaged_instruments
@@ -47,6 +48,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[THROTTLE] = SignInThrottle(
+        pair_limit=settings.max_failed_logins,
+        address_limit=settings.address_max_failed_logins,
+        username_limit=settings.username_max_failed_logins,
+        lockout=timedelta(minutes=settings.lockout_minutes),
+    )
     engine = make_engine(settings.sqlalchemy_url)
     app[ENGINE] = engine
     app[middleware.SESSIONMAKER] = make_sessionmaker(engine, audit_key=settings.chain_key())

@@ -86,7 +86,11 @@ class Settings(BaseSettings):
     idle_logoff_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # However active, a session ends this long after sign-in (a stolen cookie expires).
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Sign-in throttle (telehealth/auth/throttle.py): failures of one username from one
+    # address; of any usernames from one address; of one username from any address.
     max_failed_logins: int = Field(default=5, ge=1, le=100)
+    address_max_failed_logins: int = Field(default=20, ge=1, le=10_000)
+    username_max_failed_logins: int = Field(default=20, ge=1, le=10_000)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     join_attempts: int = Field(default=5, ge=1, le=100)
     # The number patients are told to call (after-visit summary, join refusals); optional.

@@ -41,3 +41,12 @@ async def _write_durable(
         audit.requeue(session, entries)
         await audit.flush(session)
         await session.commit()
+
+
+async def commit_so_far(session: AsyncSession) -> None:
+    """Commit what the request has done so far (with its audit entries) and end the
+    transaction, before slow work that must hold no lock: on SQLite every transaction holds
+    the write lock, so a password hash inside one would stall every other request. The
+    session begins a new transaction when it is next used."""
+    await audit.flush(session)
+    await session.commit()

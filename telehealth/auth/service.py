@@ -25,7 +25,7 @@ from telehealth.auth.models import (
     UserSession,
 )
 from telehealth.auth.npi import npi_is_valid
-from telehealth.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from telehealth.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from telehealth.auth.policy import Actor, can_deactivate, ensure_role
 from telehealth.errors import Conflict, InvalidInput, NotFound
 
@@ -238,62 +238,58 @@ async def _add_prescriber_profile(
     )
 
 
-@dataclass(frozen=True)
-class LoginResult:
-    user: User | None
-    locked_until: datetime | None = None
-
-
-async def authenticate(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    now: datetime,
-    max_failures: int,
-    lockout: timedelta,
-) -> LoginResult:
-    """Check a password. Failures count towards a lockout; every outcome is audited."""
-    username = username.strip().lower()
-    user = (
-        await session.execute(select(User).where(col(User.username) == username).with_for_update())
+async def find_account(session: AsyncSession, username: str) -> User | None:
+    """The account a sign-in names, read without a lock: its password is checked after the
+    transaction ends (see telehealth/http/api_auth.sign_in)."""
+    return (
+        await session.execute(
+            select(User).where(col(User.username) == normalise_username(username))
+        )
     ).scalar_one_or_none()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        audit.record(
-            session,
-            Action.login,
-            "session",
-            outcome=Outcome.failure,
-            user_id=user.id,
-            role=user.role.value,
-            detail={"reason": "locked_out"},
-            durable=True,
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()[:200]
+
+
+async def signed_in_from(
+    session: AsyncSession, *, username: str, address: str | None, since: datetime
+) -> bool:
+    """Whether this account opened a session from this address since `since`: such an
+    address is not kept out by failures from elsewhere."""
+    if not address:
+        return False
+    found = await session.execute(
+        select(col(UserSession.id))
+        .join(User, col(User.id) == col(UserSession.user_id))
+        .where(
+            col(User.username) == normalise_username(username),
+            col(UserSession.source_address) == address,
+            col(UserSession.created_at) >= since,
         )
-        return LoginResult(None, locked_until=user.locked_until)
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.is_active:
-        detail: dict[str, Any] = {"reason": "bad_credentials"}
-        locked_until = None
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= max_failures:
-                user.locked_until = locked_until = now + lockout
-                user.failed_logins = 0
-                detail["locked"] = True
-        audit.record(
-            session,
-            Action.login,
-            "session",
-            outcome=Outcome.failure,
-            user_id=user.id if user else None,
-            role=user.role.value if user else None,
-            detail=detail,
-            durable=True,
-        )
-        return LoginResult(None, locked_until=locked_until)
-    user.failed_logins = 0
-    user.locked_until = None
-    return LoginResult(user)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+def record_failed_sign_in(
+    session: AsyncSession, user: User | None, *, reason: str, locked: bool = False
+) -> None:
+    """Audit a refused sign-in (kept even if the request fails later). An unknown username
+    is recorded without it: a mistyped password in the username field must not be stored."""
+    detail: dict[str, Any] = {"reason": reason}
+    if locked:
+        detail["locked"] = True
+    audit.record(
+        session,
+        Action.login,
+        "session",
+        outcome=Outcome.failure,
+        user_id=user.id if user else None,
+        role=user.role.value if user else None,
+        detail=detail,
+        durable=True,
+    )
 
 
 async def start_session(
@@ -465,8 +461,10 @@ async def change_account(
     active: bool | None,
     unlock: bool,
     now: datetime,
+    throttled: bool = False,
 ) -> User:
-    """Deactivate, reactivate or unlock an account. Deactivating ends its sessions."""
+    """Deactivate, reactivate or unlock an account. Deactivating ends its sessions.
+    `throttled`: the sign-in throttle held a lock of this account (the caller lifted it)."""
     ensure_role(actor, Role.admin)
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
@@ -483,7 +481,7 @@ async def change_account(
                 .where(col(UserSession.user_id) == user_id, col(UserSession.ended_at).is_(None))
                 .values(ended_at=now, ended_reason="deactivated")
             )
-    if unlock and (user.locked_until is not None or user.failed_logins):
+    if unlock and (throttled or user.locked_until is not None or user.failed_logins):
         user.locked_until = None
         user.failed_logins = 0
         changes["unlocked"] = True

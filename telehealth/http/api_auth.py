@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,9 +12,12 @@ from telehealth import audit
 from telehealth.auth import coverage
 from telehealth.auth import service as auth_service
 from telehealth.auth.models import CoverageAssignment, Role, User
+from telehealth.auth.passwords import PasswordPoolBusy, verify_password_in_pool
 from telehealth.auth.policy import can_deactivate, ensure_role
+from telehealth.auth.throttle import Refusal, Scope
 from telehealth.errors import DomainError, InvalidInput
 from telehealth.http.context import (
+    THROTTLE,
     client_address,
     db,
     int_param,
@@ -25,6 +29,7 @@ from telehealth.http.context import (
 )
 from telehealth.http.middleware import SESSION_COOKIE, renew_csrf_cookie
 from telehealth.signaling.server import sessions_ended_after_commit
+from telehealth.uow import commit_so_far
 
 routes = web.RouteTableDef()
 
@@ -45,35 +50,84 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
     renew_csrf_cookie(request, response)
 
 
+# A throttled sign-in answers after this pause: it costs the server nothing (no hash, no
+# query) and slows a client that loops on it.
+REFUSAL_PAUSE_SECONDS = 0.25
+# An address the account signed in from this recently is not kept out by failures elsewhere.
+KNOWN_ADDRESS_DAYS = 90
+STATUS_BY_REFUSAL = {"locked_out": 429, "sign_in_busy": 503}
+
+
 async def sign_in(request: web.Request, username: str, password: str) -> tuple[User, str]:
-    """Shared by the JSON endpoint and the login form."""
-    settings = settings_of(request)
+    """Shared by the JSON endpoint and the login form.
+
+    The throttle answers first, with no password work; then the account is read and the
+    transaction ended, so the Argon2 check (on the hashing threads, off the event loop)
+    runs with no database lock held. A username that does not exist costs the same hash
+    (against a dummy) and counts towards the same locks as one that does.
+    """
     session = db(request)
-    result = await auth_service.authenticate(
-        session,
-        username=username,
-        password=password,
-        now=now(request),
-        max_failures=settings.max_failed_logins,
-        lockout=timedelta(minutes=settings.lockout_minutes),
-    )
-    if result.locked_until is not None:
-        minutes = max(1, round((result.locked_until - now(request)).total_seconds() / 60))
-        raise LoginRefused(
-            f"This account is locked after too many failed sign-ins. Try again in {minutes} "
-            "minutes, or ask an administrator to unlock it.",
-            code="locked_out",
+    throttle = request.app[THROTTLE]
+    when = now(request)
+    address = client_address(request) or ""
+    name = auth_service.normalise_username(username)
+    attempt = throttle.begin(address, name, when)
+    if (
+        isinstance(attempt, Refusal)
+        and attempt.scope is Scope.username
+        and await auth_service.signed_in_from(
+            session, username=name, address=address, since=when - timedelta(KNOWN_ADDRESS_DAYS)
         )
-    if result.user is None:
+    ):
+        attempt = throttle.begin(address, name, when, known_address=True)
+    if isinstance(attempt, Refusal):
+        if attempt.first:
+            user = await auth_service.find_account(session, name)
+            auth_service.record_failed_sign_in(session, user, reason="locked_out")
+        await asyncio.sleep(REFUSAL_PAUSE_SECONDS)
+        raise _locked_out(attempt.scope, attempt.until, when)
+    try:
+        user = await auth_service.find_account(session, name)
+        await commit_so_far(session)
+        ok = await verify_password_in_pool(user.password_hash if user else None, password)
+    except PasswordPoolBusy:
+        throttle.withdraw(attempt)
+        raise LoginRefused(
+            "Many people are signing in right now. Try again in a few seconds.",
+            code="sign_in_busy",
+        ) from None
+    except BaseException:
+        throttle.withdraw(attempt)
+        raise
+    if user is None or not ok or not user.is_active:
+        lock = throttle.failed(attempt, when)
+        auth_service.record_failed_sign_in(
+            session, user, reason="bad_credentials", locked=lock is not None
+        )
+        if lock is not None:
+            raise _locked_out(lock.scope, lock.until, when)
         raise LoginRefused("The username or password is not right.", code="invalid_credentials")
+    throttle.succeeded(attempt)
     token = await auth_service.start_session(
-        session, user=result.user, now=now(request), source_address=client_address(request)
+        session, user=user, now=when, source_address=client_address(request)
     )
-    return result.user, token
+    return user, token
+
+
+def _locked_out(scope: Scope, until: datetime, when: datetime) -> LoginRefused:
+    minutes = max(1, round((until - when).total_seconds() / 60))
+    if scope is Scope.address:
+        message = f"Too many failed sign-ins from your network. Try again in {minutes} minutes."
+    else:
+        message = (
+            f"This account is locked after too many failed sign-ins. Try again in {minutes} "
+            "minutes, or ask an administrator to unlock it."
+        )
+    return LoginRefused(message, code="locked_out")
 
 
 class LoginRefused(DomainError):
-    """A refused sign-in. The failure counter must be committed, so this is returned, not raised
+    """A refused sign-in. Its audit entry must be committed, so this is returned, not raised
     through the transaction."""
 
 
@@ -86,7 +140,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
     try:
         user, token = await sign_in(request, username, password)
     except LoginRefused as exc:
-        status = 429 if exc.code == "locked_out" else 401
+        status = STATUS_BY_REFUSAL.get(exc.code, 401)
         return web.json_response(
             {"error": {"code": exc.code, "message": exc.message}}, status=status
         )
@@ -136,6 +190,7 @@ async def list_users(request: web.Request) -> web.StreamResponse:
         raise InvalidInput("role must be one of patient, prescriber, scheduler, admin.") from None
     users = await auth_service.list_users(db(request), actor=actor, role=role)
     current = now(request)
+    throttled = request.app[THROTTLE].locked_usernames(current)
     return web.json_response(
         {
             "users": [
@@ -143,7 +198,8 @@ async def list_users(request: web.Request) -> web.StreamResponse:
                     **user_json(u),
                     "full_name": u.full_name,
                     "active": u.is_active,
-                    "locked": u.locked_until is not None and u.locked_until > current,
+                    "locked": u.username in throttled
+                    or (u.locked_until is not None and u.locked_until > current),
                     "can_deactivate": u.is_active and can_deactivate(actor, u.id or 0),
                 }
                 for u in users
@@ -159,13 +215,21 @@ async def change_user(request: web.Request) -> web.StreamResponse:
     active = body.get("active")
     if active is not None and not isinstance(active, bool):
         raise InvalidInput("active must be true or false.", field="active")
+    unlock = body.get("unlock") is True
+    user_id = path_id(request)
+    throttled = False
+    if unlock:
+        ensure_role(actor, Role.admin)
+        account = await db(request).get(User, user_id)
+        throttled = account is not None and request.app[THROTTLE].unlock(account.username)
     user = await auth_service.change_account(
         db(request),
         actor=actor,
-        user_id=path_id(request),
+        user_id=user_id,
         active=active,
-        unlock=body.get("unlock") is True,
+        unlock=unlock,
         now=now(request),
+        throttled=throttled,
     )
     if not user.is_active:
         sessions_ended_after_commit(request, user_id=user.id)

@@ -11,11 +11,13 @@ from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.auth.policy import Actor
+from telehealth.auth.throttle import SignInThrottle
 from telehealth.config import Settings
 from telehealth.errors import InvalidInput, NotFound, Unauthenticated
 from telehealth.visits.access import MAX_ROW_ID
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("sign_in_throttle", SignInThrottle)
 CLOCK: web.AppKey[Any] = web.AppKey("clock", object)
 
 

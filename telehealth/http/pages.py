@@ -16,6 +16,7 @@ from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import InvalidInput
 from telehealth.http.api_auth import (
+    STATUS_BY_REFUSAL,
     LoginRefused,
     parse_when,
     set_session_cookie,
@@ -108,7 +109,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             "login.html",
             request,
             {"error": exc.message, "username": username, "next": form.get("next", "")},
-            status=429 if exc.code == "locked_out" else 401,
+            status=STATUS_BY_REFUSAL.get(exc.code, 401),
         )
         return response
     target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE[user.role]
