@@ -450,6 +450,13 @@ async def list_users(
         query = query.where(col(User.role) == role)
     users = list((await session.execute(query)).scalars().all())
     audit.record(session, Action.read, "user_list", detail={"count": len(users)})
+    for user in users:
+        if user.role is Role.patient:
+            # A patient's name in a list is a read of that patient: their access report
+            # must show it.
+            audit.record(
+                session, Action.read, "user", user.id, patient_id=user.id, detail={"via": "list"}
+            )
     return users
 
 

@@ -96,8 +96,14 @@ def _route_name(request: web.Request) -> str:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, access log (ids and route templates only) and security headers."""
-    incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+    # A request id the client chose is kept (logged and audited) only when it came through
+    # the trusted proxy, which sets its own; otherwise anyone could write into the trail.
+    incoming = request.headers.get("X-Request-ID", "") if request.app[SETTINGS].trust_proxy else ""
+    request_id = (
+        incoming
+        if 8 <= len(incoming) <= 64 and incoming.isascii() and incoming.isprintable()
+        else uuid.uuid4().hex
+    )
     request["request_id"] = request_id
     started = time.perf_counter()
     status = 500

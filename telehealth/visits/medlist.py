@@ -19,6 +19,7 @@ from telehealth.audit import Action, Outcome
 from telehealth.auth.models import PatientProfile, Role, User
 from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, NotFound
+from telehealth.visits.access import MAX_ROW_ID
 from telehealth.visits.models import (
     MedicationEvent,
     MedicationOrder,
@@ -88,11 +89,17 @@ async def ensure_chart_access(
     if write and actor.role is not Role.prescriber:
         allowed = False
     if not allowed:
+        # Under the patient, when there is one: their access report must show attempts on
+        # their chart (the caller still sees a plain 404).
+        exists = 1 <= patient_id <= MAX_ROW_ID and (
+            await session.get(PatientProfile, patient_id) is not None
+        )
         audit.record(
             session,
             Action.access_denied,
             "patient_chart",
             patient_id,
+            patient_id=patient_id if exists else None,
             outcome=Outcome.failure,
             durable=True,
         )
