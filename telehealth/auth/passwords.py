@@ -61,8 +61,20 @@ class _Pool:
     def executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="argon2")
+                self._executor = ThreadPoolExecutor(
+                    HASH_WORKERS, thread_name_prefix="argon2", initializer=_lowest_priority
+                )
             return self._executor
+
+
+def _lowest_priority() -> None:
+    """Hash at the lowest CPU priority (Linux gives each thread its own nice value): when
+    the machine is busy, requests and the database go first and sign-ins wait, instead of
+    a flood of guesses slowing everyone."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run as is
+        pass
 
 
 _pool = _Pool()

@@ -52,7 +52,7 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
 
 # A throttled sign-in answers after this pause: it costs the server nothing (no hash, no
 # query) and slows a client that loops on it.
-REFUSAL_PAUSE_SECONDS = 0.25
+REFUSAL_PAUSE_SECONDS = 0.5
 # An address the account signed in from this recently is not kept out by failures elsewhere.
 KNOWN_ADDRESS_DAYS = 90
 STATUS_BY_REFUSAL = {"locked_out": 429, "sign_in_busy": 503}
