@@ -34,7 +34,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PASSWORD, ROOT, cli, free_port, login, pg_url, wait_ready  # noqa: E402
+from run import PASSWORD, ROOT, cli, free_port, login, pg_url, wait_ready
 
 ATTACKERS = 12
 MAX_READS = 100_000

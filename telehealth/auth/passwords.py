@@ -12,6 +12,7 @@ and a flood of sign-ins waits its turn instead of taking every core.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -71,10 +72,8 @@ def _lowest_priority() -> None:
     """Hash at the lowest CPU priority (Linux gives each thread its own nice value): when
     the machine is busy, requests and the database go first and sign-ins wait, instead of
     a flood of guesses slowing everyone."""
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):  # not Linux, or not permitted: run as is
-        pass
 
 
 _pool = _Pool()
