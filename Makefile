@@ -61,6 +61,7 @@ pytest: install
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/sign_in.py
 
 # Write the next migration from the models: make migration MESSAGE="what changed".
 migration: install
