@@ -87,12 +87,14 @@ async def test_a_signed_in_request_stays_fast_while_twelve_clients_guess_passwor
 async def test_an_unknown_username_is_refused_and_locked_exactly_like_a_known_one(
     from_address, cast: Cast
 ):
-    answers: dict[str, list[tuple[int, dict]]] = {}
+    answers: dict[str, list[tuple[int, dict]]] = {"bob": [], "nobody.here": []}
     timings: dict[str, list[float]] = {"bob": [], "nobody.here": []}
-    for address, username in (("127.0.0.21", "bob"), ("127.0.0.22", "nobody.here")):
-        client = await from_address(address)
-        answers[username] = []
-        for _ in range(6):
+    clients = {
+        "bob": await from_address("127.0.0.21"),
+        "nobody.here": await from_address("127.0.0.22"),
+    }
+    for _ in range(6):  # in turn, so the machine's other load falls on both alike
+        for username, client in clients.items():
             status, body, took = await sign_in(client, username, "wrong password")
             answers[username].append((status, body))
             if status == 401:
@@ -101,7 +103,8 @@ async def test_an_unknown_username_is_refused_and_locked_exactly_like_a_known_on
     assert [status for status, _ in answers["bob"]] == [401, 401, 401, 401, 429, 429]
     assert answers["bob"][-1][1]["error"]["code"] == "locked_out"
     # The same Argon2 work for both (a dummy hash for the unknown name): no timing tell.
-    known, unknown = statistics.median(timings["bob"]), statistics.median(timings["nobody.here"])
+    # The fastest of each is its own cost, with the least of the machine's noise in it.
+    known, unknown = min(timings["bob"]), min(timings["nobody.here"])
     assert 1 / 3 < known / unknown < 3, timings
     # From elsewhere, Bob still signs in: the lock held his name at that address only.
     elsewhere = await from_address("127.0.0.23")
