@@ -184,6 +184,13 @@ class SignInThrottle:
         ]:
             del self._counts[key]
         if len(self._counts) >= self.max_keys:
-            oldest = sorted(self._counts, key=lambda k: self._counts[k].since)
-            for key in oldest[: len(oldest) - self.max_keys // 2]:
+            # Counts without a lock go first, oldest first: a spray must not flush the
+            # locks it is trying to get past.
+            def keep_first(key: tuple[str, ...]) -> tuple[bool, datetime]:
+                count = self._counts[key]
+                locked = count.locked_until is not None and count.locked_until > now
+                return locked, count.since
+
+            ordered = sorted(self._counts, key=keep_first)
+            for key in ordered[: len(ordered) - self.max_keys // 2]:
                 del self._counts[key]
