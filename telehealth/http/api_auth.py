@@ -84,6 +84,7 @@ async def sign_in(request: web.Request, username: str, password: str) -> tuple[U
         if attempt.first:
             user = await auth_service.find_account(session, name)
             auth_service.record_failed_sign_in(session, user, reason="locked_out")
+        await commit_so_far(session)  # no lock held through the pause
         await asyncio.sleep(REFUSAL_PAUSE_SECONDS)
         raise _locked_out(attempt.scope, attempt.until, when)
     try:
