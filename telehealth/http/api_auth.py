@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -269,9 +270,12 @@ def coverage_json(row: CoverageAssignment) -> dict[str, Any]:
     }
 
 
-def parse_when(value: str | None, name: str) -> datetime | None:
+def parse_when(
+    value: str | None, name: str, *, check: Callable[[datetime], None] | None = None
+) -> datetime | None:
     """An ISO 8601 date-time with offset, as UTC. One at the calendar's edge whose offset
-    takes it outside years 1-9999 (0001-01-01T00:00+14:00) is refused, not carried on."""
+    takes it outside years 1-9999 (0001-01-01T00:00+14:00) is refused, not carried on.
+    `check` sees the value as written first (a narrower range, with its own message)."""
     if not value:
         return None
     try:
@@ -282,6 +286,8 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} must include a UTC offset, such as Z or -05:00.", field=name)
+    if check is not None:
+        check(parsed)
     return within_calendar(parsed, name)
 
 

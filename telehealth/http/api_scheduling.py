@@ -47,7 +47,7 @@ def _rules(request: web.Request) -> svc.BookingRules:
 def _required_when(value: object, name: str) -> datetime:
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{name} is required (ISO 8601 with offset).", field=name)
-    parsed = parse_when(value, name)
+    parsed = parse_when(value, name, check=lambda when: svc.ensure_sane_date(when, name))
     assert parsed is not None
     return parsed
 
@@ -63,7 +63,9 @@ def _query_id(value: str | None, name: str) -> int | None:
     that no record can have exactly as it answers an unknown one."""
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit() and len(value) <= 20):
+    # Digits 0-9, perhaps after a minus: not "+1", "1_0" or other scripts' digits.
+    digits = value.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 20):
         raise InvalidInput(f"{name} must be a whole number (digits 0-9).", field=name)
     return int(value)
 
