@@ -51,13 +51,15 @@ class Escalator:
 
     async def _run(self) -> None:
         while True:
+            # Sleep first: a process that has just started (or a test's short-lived server)
+            # does not take the database's write lock while it is being set up.
+            await asyncio.sleep(POLL_SECONDS)
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("safety alert escalation round failed")
-            await asyncio.sleep(POLL_SECONDS)
 
     async def run_once(self) -> list[int]:
         """Escalate what is due now; return the ids this process escalated."""
