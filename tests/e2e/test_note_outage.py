@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from playwright.async_api import expect
+
 from tests.builders import Cast, login, make_visit
 from tests.e2e.test_orders_page import SAVED, sign_in
 
@@ -56,7 +58,8 @@ async def test_a_reload_before_the_save_went_through_restores_and_saves_the_text
     await page.unroute(note_url)
     await page.reload()
 
-    assert await page.get_by_label("Plan").input_value() == "Increase sertraline to 100 mg."
+    # The page restores the unsaved text once its script runs: wait for it, not the load.
+    await expect(page.get_by_label("Plan")).to_have_value("Increase sertraline to 100 mg.")
     await page.locator("[data-note-status]", has_text=SAVED).wait_for(timeout=20_000)
     await login(client, cast.bob)
     note = await (await client.get(f"/api/visits/{visit_id}/note")).json()
