@@ -80,8 +80,10 @@ async def test_a_signed_in_request_stays_fast_while_twelve_clients_guess_passwor
     assert len(latencies) >= 5
     # Measured on a loaded 2-core machine: medians of 0.006-0.04 s and worst 0.2-0.3 s with
     # the hashing off the event loop; medians of 0.2-0.5 s and worst 1.7-2.9 s with it on.
-    assert statistics.median(latencies) < 0.2, latencies
-    assert max(latencies) < 1.0, latencies
+    # The median tells the two apart on any machine; the worst single read depends on what
+    # else the machine runs (CI shares it), so it is only bounded loosely.
+    assert statistics.median(latencies) < 0.15, latencies
+    assert max(latencies) < 5.0, latencies
 
 
 async def test_an_unknown_username_is_refused_and_locked_exactly_like_a_known_one(
