@@ -109,13 +109,23 @@ def drop(dsn: str) -> None:
     asyncio.run(go())
 
 
-def wrk(url: str, seconds: float, token: str | None) -> dict[str, Any]:
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks (100 a second)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wrk(url: str, seconds: float, token: str | None, pid: int | None = None) -> dict[str, Any]:
     cmd = [*pinned(1), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency"]
     if token:
         cmd += ["-H", f"Cookie: th_session={token}"]
+    before = cpu_ticks(pid) if pid else 0
     out = subprocess.run(
         [*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
+    ticks = cpu_ticks(pid) - before if pid else 0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     assert p99 is not None, out
@@ -127,6 +137,8 @@ def wrk(url: str, seconds: float, token: str | None) -> dict[str, Any]:
         "p99_ms": float(p99.group(1)) * scale,
         "non_2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": errors.group(1) if errors else "",
+        # Server CPU per request: steadier than req/s on a shared machine.
+        "cpu_us": ticks * 10_000 / requests if requests else 0.0,
     }
 
 
@@ -189,15 +201,15 @@ def run(seconds: float, only: str | None) -> dict[str, Any]:
                 bare = f"http://127.0.0.1:{bare_port}"
                 with server(
                     [py, str(BENCH / "bare_server.py"), dsn, str(bare_port)], bare + "/healthz"
-                ):
+                ) as bare_proc:
                     for path in PATHS:
                         p = path.format(id=visit)
                         # Warm both, then measure the baseline and the platform back to back.
                         wrk(bare + p, 1, token)
                         wrk(base + p, 1, token)
                         results["http"][path] = {
-                            "bare": wrk(bare + p, seconds, token),
-                            "platform": wrk(base + p, seconds, token),
+                            "bare": wrk(bare + p, seconds, token, bare_proc.pid),
+                            "platform": wrk(base + p, seconds, token, proc.pid),
                         }
                         print(path, json.dumps(results["http"][path]), flush=True)
             if only in (None, "signaling"):
@@ -232,8 +244,9 @@ def render(results: dict[str, Any], seconds: float) -> str:
         "",
         f"HTTP, wrk, {CONNECTIONS} connections:",
         "",
-        "| path | platform req/s | p99 ms | bare req/s | p99 ms | rate ratio | p99 ratio | goal |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| path | platform req/s | p99 ms | CPU µs/req | bare req/s | p99 ms | CPU µs/req "
+        "| rate ratio | p99 ratio | CPU ratio (bare/platform) | goal |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     goals = {"/healthz": 0.6, "/api/me": 0.5, "/api/visits/{id}": 0.4}
     for path, r in results["http"].items():
@@ -243,8 +256,10 @@ def render(results: dict[str, Any], seconds: float) -> str:
         met = ratio >= goals[path] and p99 <= 2
         bad = ours["non_2xx"] + bare["non_2xx"]
         lines.append(
-            f"| {path} | {ours['rate']:,.0f} | {ours['p99_ms']:.1f} | {bare['rate']:,.0f} | "
-            f"{bare['p99_ms']:.1f} | {ratio:.2f}x | {p99:.1f}x | >= {goals[path]}x, p99 <= 2x: "
+            f"| {path} | {ours['rate']:,.0f} | {ours['p99_ms']:.1f} | {ours['cpu_us']:.0f} | "
+            f"{bare['rate']:,.0f} | {bare['p99_ms']:.1f} | {bare['cpu_us']:.0f} | {ratio:.2f}x | "
+            f"{p99:.1f}x | {bare['cpu_us'] / max(ours['cpu_us'], 1):.2f}x | "
+            f">= {goals[path]}x, p99 <= 2x: "
             f"{'met' if met else 'NOT met'}{f' ({bad} non-2xx!)' if bad else ''} |"
         )
     if results["signaling"]:
