@@ -27,6 +27,8 @@ def summarise(collapsed: Path, top: int = 25) -> str:
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # a frame name with a line break in it
         n = int(count)
         total += n
         frames = stack.split(";")

@@ -311,8 +311,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--only", choices=["http", "signaling"])
+    parser.add_argument("--visits", type=int, nargs="*", help="signaling sizes (50 200)")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
+    if args.visits:
+        SIGNAL_VISITS[:] = args.visits
     results = run(args.seconds, args.only)
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
