@@ -8,6 +8,7 @@ chained to the head in the same transaction). No middleware, no ORM.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -36,13 +37,17 @@ JOIN users ru ON ru.id = v.prescriber_id
 LEFT JOIN prescriber_profiles rp ON rp.user_id = v.prescriber_id
 WHERE v.id = $1 AND (v.prescriber_id = $2 OR v.patient_id = $2)
 """
-HEAD_SQL = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+# As telehealth.audit.flush on PostgreSQL: one UPDATE ... RETURNING locks the head and moves
+# its count on; the entry is signed (HMAC-SHA256) in memory; one statement inserts it and
+# writes the head's new link.
+BUMP_SQL = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
 INSERT_SQL = """
+WITH moved_head AS (UPDATE audit_head SET hash = $11 WHERE id = 1 RETURNING id)
 INSERT INTO audit_entries (seq, at, user_id, role, action, patient_id, resource_type,
   resource_id, outcome, source_address, request_id, detail, prev_hash, hash)
 VALUES ($1, $2, $3, $4, 'read', $5, 'visit', $6, 'success', $7, $8, $9, $10, $11)
 """
-UPDATE_HEAD_SQL = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
+KEY = b"bench-audit-key-of-the-bare-baseline-server"
 
 
 async def session_of(conn: asyncpg.Connection, request: web.Request) -> asyncpg.Record | None:
@@ -91,8 +96,8 @@ async def visit(request: web.Request) -> web.Response:
         v = await conn.fetchrow(VISIT_SQL, visit_id, who["user_id"])
         if v is None:
             return web.json_response({"error": {"code": "not_found"}}, status=404)
-        head = await conn.fetchrow(HEAD_SQL)
-        seq = head["seq"] + 1
+        head = await conn.fetchrow(BUMP_SQL)
+        seq = head["seq"]
         at = datetime.now(UTC)
         fields: dict[str, Any] = {
             "seq": seq,
@@ -109,7 +114,7 @@ async def visit(request: web.Request) -> web.Response:
             "detail": {},
         }
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-        digest = hashlib.sha256((head["hash"] + canonical).encode()).hexdigest()
+        digest = hmac.new(KEY, (head["hash"] + canonical).encode(), hashlib.sha256).hexdigest()
         await conn.execute(
             INSERT_SQL,
             seq,
@@ -124,7 +129,6 @@ async def visit(request: web.Request) -> web.Response:
             head["hash"],
             digest,
         )
-        await conn.execute(UPDATE_HEAD_SQL, seq, digest)
     return web.json_response(
         {
             "id": v["id"],

@@ -16,6 +16,7 @@ from telehealth import audit
 from telehealth.auth.models import User
 from telehealth.auth.npi import npi_with_check_digit
 from telehealth.auth.service import create_user, start_session
+from telehealth.config import Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Modality, Visit, VisitStatus, VisitType
@@ -25,7 +26,8 @@ PASSWORD = "bench-password-1"
 
 async def seed(url: str, visits: int) -> dict[str, Any]:
     engine = make_engine(url)
-    sessionmaker = make_sessionmaker(engine)
+    # The server's own audit key (the same TELEHEALTH_* environment): one chain.
+    sessionmaker = make_sessionmaker(engine, audit_key=Settings().chain_key())
     now = utcnow()
     out: dict[str, Any] = {}
     async with unit_of_work(sessionmaker, audit.AuditContext(role="bench")) as session:

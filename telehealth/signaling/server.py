@@ -54,6 +54,7 @@ from telehealth.signaling.rooms import (
     Seats,
     admin_alerts_room,
     dashboard_room,
+    joined_check_time,
     recheck_due,
     seat_room,
     visit_room,
@@ -507,7 +508,8 @@ class Signaling:
         await self.sio.enter_room(sid, visit_room(visit_id), namespace=NAMESPACE)
         await self.sio.enter_room(sid, seat_room(visit_id, role), namespace=NAMESPACE)
         conn.visit_id, conn.seat_role = visit_id, role
-        conn.checked_at = now  # the join just checked the session and the visit
+        # The join just checked the session and the visit; spread the next checks out.
+        conn.checked_at = joined_check_time(now)
         await self.sio.emit(
             "peer_joined",
             {"role": role},
