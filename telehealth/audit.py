@@ -369,9 +369,9 @@ async def _write_at_once(session: AsyncSession, rows: list[dict[str, Any]], head
         # The usual case, as a statement SQLAlchemy compiles once: one carrying VALUES data
         # (below) has no cache key and was compiled afresh on every append, about a fifth
         # of an audited read's CPU (docs/performance.md).
-        statement = _one_entry_at_once(tuple(rows[0]))
-        given = {f"entry_{name}": value for name, value in rows[0].items()}
-        await session.execute(statement, {**given, "new_head_hash": head})
+        params = {f"entry_{name}": value for name, value in rows[0].items()}
+        params["new_head_hash"] = head
+        await session.execute(_one_entry_at_once(tuple(rows[0])), params)
         return
     moved = (
         update(AuditHead)
