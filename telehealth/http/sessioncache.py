@@ -15,7 +15,8 @@ What ends a session ends its memory at once:
 - with Redis configured but the bus not subscribed (Redis away), nothing is answered from
   memory and what was held is forgotten;
 - idle logoff and the clock: an entry is only used while the app's clock is within `TTL`
-  after the database confirmed it (tests that move the clock skip it).
+  after the database confirmed it (tests that move the clock skip it), and never past the
+  session's absolute lifetime (`max_age`, counted from its `created_at`).
 
 Join-link sessions (scoped to one visit, ended by moving or cancelling it) are never held.
 """
@@ -45,6 +46,7 @@ class _Entry:
     user: User  # a copy bound to no session: what /api/me shows
     confirmed_at: datetime  # app clock
     confirmed_mono: float
+    ends_at: datetime | None  # the absolute lifetime's end, if there is one
 
 
 class SessionCache:
@@ -64,6 +66,7 @@ class SessionCache:
         if entry is None:
             return None
         fresh = entry.confirmed_at <= now < entry.confirmed_at + TTL
+        fresh = fresh and (entry.ends_at is None or now <= entry.ends_at)
         if not fresh or time.monotonic() - entry.confirmed_mono >= TTL.total_seconds():
             del self._entries[token_hash]
             return None
@@ -75,6 +78,7 @@ class SessionCache:
         resolved: auth_service.ResolvedSession,
         now: datetime,
         generation: int,
+        max_age: timedelta | None = None,
     ) -> None:
         actor, user = resolved.actor, resolved.user
         if generation != self.generation or actor is None or user is None:
@@ -91,8 +95,11 @@ class SessionCache:
             full_name=user.full_name,
             is_active=user.is_active,
         )
+        ends_at = None
+        if max_age is not None and resolved.created_at is not None:
+            ends_at = resolved.created_at + max_age
         self._entries[token_hash] = _Entry(
-            actor, resolved.session_id, snapshot, now, time.monotonic()
+            actor, resolved.session_id, snapshot, now, time.monotonic(), ends_at
         )
 
     def drop(self, *, token_hash: str | None = None, user_id: int | None = None) -> None:
@@ -121,17 +128,22 @@ async def resolve_session(
     token: str | None,
     now: datetime,
     idle: timedelta,
+    max_age: timedelta | None = None,
 ) -> auth_service.ResolvedSession:
     """`auth_service.resolve_session`, answered from memory when the database confirmed the
     same session less than `TTL` ago and nothing has ended it since."""
     cache = request.app.get(SESSION_CACHE)
     if not token or cache is None or not cache.usable():
-        return await auth_service.resolve_session(session, token=token, now=now, idle=idle)
+        return await auth_service.resolve_session(
+            session, token=token, now=now, idle=idle, max_age=max_age
+        )
     key = auth_service.hash_token(token)
     entry = cache.get(key, now)
     if entry is not None:
         return auth_service.ResolvedSession(entry.actor, entry.session_id, user=entry.user)
     generation = cache.generation
-    resolved = await auth_service.resolve_session(session, token=token, now=now, idle=idle)
-    cache.put(key, resolved, now, generation)
+    resolved = await auth_service.resolve_session(
+        session, token=token, now=now, idle=idle, max_age=max_age
+    )
+    cache.put(key, resolved, now, generation, max_age)
     return resolved

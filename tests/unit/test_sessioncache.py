@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from telehealth.auth.models import Role, User
@@ -59,3 +60,12 @@ def test_without_the_recheck_bus_nothing_is_used_and_what_was_held_is_forgotten(
     subscribed[0] = True
     assert cache.usable()
     assert cache.get("a", NOW) is None
+
+
+def test_an_entry_is_not_used_past_the_sessions_absolute_lifetime():
+    cache = SessionCache()
+    max_age = timedelta(hours=12)
+    found = dataclasses.replace(resolved(), created_at=NOW - max_age + timedelta(seconds=2))
+    cache.put("a", found, NOW, cache.generation, max_age)
+    assert cache.get("a", NOW + timedelta(seconds=2)) is not None
+    assert cache.get("a", NOW + timedelta(seconds=3)) is None  # within 5 s, but past its end
