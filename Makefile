@@ -7,7 +7,7 @@ SYSTEM_PACKAGES := chromium fonts-liberation coturn iproute2 nftables nginx-ligh
 # The resolver `make lock` uses; pinned so the same pyproject.toml gives the same lock.
 UV_VERSION := 0.13.9
 
-.PHONY: run test install lock lint types imports pytest system-deps bench migration clean
+.PHONY: run test install lock lint types imports pytest system-deps bench bench-db migration clean
 
 run: install
 	$(PY) -m telehealth db upgrade
@@ -59,7 +59,20 @@ pytest: install
 	$(PY) scripts/check_services.py
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: install
+# The issue-12 scenarios against bare baselines in the same run (docs/performance.md):
+# wrk from Debian's packages, the Node Socket.IO server and load generator from bench/.
+bench: install $(STAMPS)/bench
+	@bash scripts/system-deps.sh wrk
+	$(PY) bench/ratios.py $(BENCH_ARGS)
+	$(PY) bench/run.py
+	$(PY) bench/sign_in.py
+
+$(STAMPS)/bench: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+# Without the baselines: booking and contention on both databases, and sign-in under attack.
+bench-db: install
 	$(PY) bench/run.py
 	$(PY) bench/sign_in.py
 
@@ -68,4 +81,4 @@ migration: install
 	$(PY) scripts/new_migration.py
 
 clean:
-	rm -rf $(VENV) $(STAMPS) web/node_modules
+	rm -rf $(VENV) $(STAMPS) web/node_modules bench/node_modules

@@ -166,11 +166,29 @@ def setup_mailer(app: web.Application) -> None:
     app.on_response_prepare.append(wake)
 
 
+class _FormToken:
+    """A page's CSRF form token, made when a template shows it: aiohttp-jinja2 runs the
+    context processors on every request, pages or not, and the token costs an HMAC (and,
+    for a browser without the cookie, a new nonce and a Set-Cookie) on every API call and
+    health check (docs/performance.md)."""
+
+    __slots__ = ("_request", "_value")
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self._value: str | None = None
+
+    def __str__(self) -> str:
+        if self._value is None:
+            self._value = middleware.csrf_token(self._request)
+        return self._value
+
+
 async def _template_context(request: web.Request) -> dict[str, Any]:
     from telehealth.http.context import actor_or_none
 
     return {
         "actor": actor_or_none(request),
-        "csrf_token": middleware.csrf_token(request),
+        "csrf_token": _FormToken(request),
         "settings": request.app[SETTINGS],
     }

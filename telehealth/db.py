@@ -88,9 +88,15 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # Enough kept-open connections for a busy process: connections beyond pool_size are
+    # opened and closed per use, and opening one costs a PostgreSQL backend fork.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
+    # No ping before each checkout (a round trip on every request: a third of a session
+    # lookup's CPU here, docs/performance.md). A connection found dead fails its request and
+    # SQLAlchemy then discards every pooled connection; recycling bounds their age.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
     return create_async_engine(url, **kwargs)
 
 

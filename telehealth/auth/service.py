@@ -339,6 +339,8 @@ class ResolvedSession:
     # Held for the request's lifetime so the ORM's (weak) identity map keeps it: later
     # lookups of the same user in this transaction cost no query.
     user: User | None = None
+    # When the session began (its absolute lifetime counts from here).
+    created_at: datetime | None = None
 
 
 async def resolve_session(
@@ -399,7 +401,7 @@ async def resolve_session(
         visit_scope=row.visit_id,
         questionnaires_only=row.purpose == QUESTIONNAIRES_PURPOSE,
     )
-    return ResolvedSession(actor, row.id, user=user)
+    return ResolvedSession(actor, row.id, user=user, created_at=row.created_at)
 
 
 async def _join_session_still_valid(session: AsyncSession, row: UserSession) -> bool:

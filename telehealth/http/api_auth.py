@@ -165,7 +165,8 @@ async def delete_session(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.StreamResponse:
     actor = require_actor(request)
-    user = await auth_service.get_user(db(request), actor.user_id)
+    # The user the session lookup read (or held: sessioncache), else from the database.
+    user = request.get("user") or await auth_service.get_user(db(request), actor.user_id)
     body = user_json(user)
     body["full_name"] = user.full_name
     if actor.visit_scope is not None:

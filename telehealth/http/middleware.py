@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome
-from telehealth.auth import service as auth_service
 from telehealth.errors import (
     Conflict,
     DomainError,
@@ -29,6 +28,7 @@ from telehealth.errors import (
     RateLimited,
     Unauthenticated,
 )
+from telehealth.http import sessioncache
 from telehealth.http.context import (
     SETTINGS,
     actor_or_none,
@@ -241,7 +241,8 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
     )
     async with unit_of_work(request.app[SESSIONMAKER], context) as session:
         request["db"] = session
-        resolved = await auth_service.resolve_session(
+        resolved = await sessioncache.resolve_session(
+            request,
             session,
             token=request.cookies.get(SESSION_COOKIE),
             now=now(request),

@@ -878,18 +878,34 @@ async def calendar_invite(
     return visit.id, data
 
 
+def _one(column: Any, key: Any, value: int) -> Any:
+    return select(column).where(key == value).scalar_subquery()
+
+
 async def view_visit(session: AsyncSession, visit: Visit) -> VisitView:
-    patient = await session.get(User, visit.patient_id)
-    pprof = await session.get(PatientProfile, visit.patient_id)
-    prescriber = await session.get(User, visit.prescriber_id)
-    rprof = await session.get(PrescriberProfile, visit.prescriber_id)
+    # One round trip for the five values (this runs on every read of a visit).
+    patient_name, patient_tz, patient_state, prescriber_name, prescriber_tz = (
+        await session.execute(
+            select(
+                _one(col(User.full_name), col(User.id), visit.patient_id),
+                _one(col(PatientProfile.timezone), col(PatientProfile.user_id), visit.patient_id),
+                _one(col(PatientProfile.state), col(PatientProfile.user_id), visit.patient_id),
+                _one(col(User.full_name), col(User.id), visit.prescriber_id),
+                _one(
+                    col(PrescriberProfile.timezone),
+                    col(PrescriberProfile.user_id),
+                    visit.prescriber_id,
+                ),
+            )
+        )
+    ).one()
     return VisitView(
         visit=visit,
-        patient_name=patient.full_name if patient else "",
-        patient_timezone=pprof.timezone if pprof else "UTC",
-        patient_state=pprof.state if pprof else "",
-        prescriber_name=prescriber.full_name if prescriber else "",
-        prescriber_timezone=rprof.timezone if rprof else "UTC",
+        patient_name=patient_name or "",
+        patient_timezone=patient_tz or "UTC",
+        patient_state=patient_state or "",
+        prescriber_name=prescriber_name or "",
+        prescriber_timezone=prescriber_tz or "UTC",
         # Notes and orders start at check-in, so only a waiting visit needs the look-up.
         has_records=visit.status is VisitStatus.waiting and await has_records(session, visit),
     )

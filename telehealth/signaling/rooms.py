@@ -9,6 +9,7 @@ Room names are built here from authorised ids only, never from client text.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,6 +36,13 @@ def dashboard_room(user_id: int) -> str:
 def admin_alerts_room() -> str:
     """Every administrator's dashboard: safety alerts escalated to them."""
     return "alerts:admins"
+
+
+def joined_check_time(now: datetime) -> datetime:
+    """When a join counts as the connection's last check: backdated by a random part of the
+    interval, so connections that joined together (after a server restart, say) fall due at
+    different times instead of all checking the database at once. Never later than `now`."""
+    return now - RECHECK_INTERVAL * random.random()  # noqa: S311 (spreading load, not a secret)
 
 
 def recheck_due(last: datetime | None, now: datetime) -> bool:

@@ -42,6 +42,7 @@ from telehealth.config import Settings
 from telehealth.errors import DomainError, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from telehealth.http.context import CLOCK, SETTINGS, client_address
 from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
+from telehealth.http.sessioncache import SESSION_CACHE, SessionCache
 from telehealth.measures import alerts
 from telehealth.measures.models import AlertStatus, SafetyAlert
 from telehealth.signaling import protocol
@@ -53,6 +54,7 @@ from telehealth.signaling.rooms import (
     Seats,
     admin_alerts_room,
     dashboard_room,
+    joined_check_time,
     recheck_due,
     seat_room,
     visit_room,
@@ -506,7 +508,8 @@ class Signaling:
         await self.sio.enter_room(sid, visit_room(visit_id), namespace=NAMESPACE)
         await self.sio.enter_room(sid, seat_room(visit_id, role), namespace=NAMESPACE)
         conn.visit_id, conn.seat_role = visit_id, role
-        conn.checked_at = now  # the join just checked the session and the visit
+        # The join just checked the session and the visit; spread the next checks out.
+        conn.checked_at = joined_check_time(now)
         await self.sio.emit(
             "peer_joined",
             {"role": role},
@@ -868,6 +871,8 @@ class Signaling:
     async def _recheck_local(
         self, *, visit_id: int | None, token_hash: str | None, user_id: int | None
     ) -> None:
+        if token_hash is not None or user_id is not None:
+            self.app[SESSION_CACHE].drop(token_hash=token_hash, user_id=user_id)
         # Chosen before any is handled: ending a visit clears its connections' visit ids.
         targets = [
             (sid, conn)
@@ -1010,6 +1015,9 @@ def setup_signaling(app: web.Application) -> None:
     """Attach the socket.io server at /socket.io (namespace /visits) to the app."""
     signaling = Signaling(app)
     app[SIGNALING] = signaling
+    bus = signaling.bus
+    # Sessions held in memory only while this process hears every sign-out (sessioncache).
+    app[SESSION_CACHE] = SessionCache(lambda: bus is None or bus.subscribed.is_set())
     app.on_response_prepare.append(_send_after_commit)
 
     async def start(_app: web.Application) -> None:

@@ -201,3 +201,41 @@ async def test_the_write_budget_of_a_visit_is_shared_by_every_process(
             await sock.close()
     assert [a["ok"] for a in answers] == [True, True, True, False, False, False]
     assert {a["error"]["code"] for a in answers[3:]} == {"rate_limited"}
+
+
+async def _status_within(http: aiohttp.ClientSession, url: str, status: int) -> int:
+    """The status of GET url, asked again for up to a second until it is `status` (a notice
+    over Redis takes a moment; a session held in memory would last its 5 seconds)."""
+    for _ in range(20):
+        response = await http.get(url)
+        if response.status == status:
+            return status
+        await asyncio.sleep(0.05)
+    return response.status
+
+
+async def test_a_session_held_in_memory_by_one_process_ends_when_another_signs_it_out(
+    two_servers, sessionmaker, cast: Cast, clock
+):
+    url_a, url_b = two_servers
+    token = await session_token(sessionmaker, cast.bob, now=clock.now)
+    async with aiohttp.ClientSession(headers={"Cookie": f"th_session={token}"}) as http:
+        for _ in range(2):  # the second is answered from the first process's memory
+            assert (await http.get(f"{url_a}/api/me")).status == 200
+        assert (await http.delete(f"{url_b}/api/session")).status == 204
+        assert await _status_within(http, f"{url_a}/api/me", 401) == 401
+
+
+async def test_deactivating_an_account_through_one_process_ends_its_sessions_in_the_other(
+    two_servers, sessionmaker, cast: Cast, clock
+):
+    url_a, url_b = two_servers
+    bob = await session_token(sessionmaker, cast.bob, now=clock.now)
+    ada = await session_token(sessionmaker, cast.ada, now=clock.now)
+    async with aiohttp.ClientSession(headers={"Cookie": f"th_session={bob}"}) as http:
+        for _ in range(2):
+            assert (await http.get(f"{url_a}/api/me")).status == 200
+        async with aiohttp.ClientSession(headers={"Cookie": f"th_session={ada}"}) as admin:
+            response = await admin.patch(f"{url_b}/api/users/{cast.bob.id}", json={"active": False})
+            assert response.status == 200, await response.text()
+        assert await _status_within(http, f"{url_a}/api/me", 401) == 401

@@ -65,3 +65,17 @@ def test_each_connection_has_its_own_bucket():
     limiter.forget("a")
     assert limiter.allow("a", 0)
     assert len(limiter) == 2
+
+
+def test_a_join_counts_as_a_check_backdated_by_part_of_the_interval():
+    from datetime import UTC, datetime
+
+    from telehealth.signaling.rooms import RECHECK_INTERVAL, joined_check_time, recheck_due
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    times = [joined_check_time(now) for _ in range(200)]
+    for checked in times:
+        assert now - RECHECK_INTERVAL < checked <= now
+        assert not recheck_due(checked, now)  # relaying right after a join needs no check
+        assert recheck_due(checked, now + RECHECK_INTERVAL)  # never later than before
+    assert len(set(times)) > 100  # spread, not all due at once
