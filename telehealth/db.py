@@ -108,9 +108,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Let SQLAlchemy emit BEGIN itself (below) instead of pysqlite's implicit one.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout first, so every later statement waits for a lock instead of
+        # failing; and WAL is set only when the file is not in WAL already: asking to set it
+        # needs a lock and can answer "database is locked" without waiting, which a new
+        # connection opened while another request writes met under load.
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode")
+        mode = cur.fetchone()
+        if not mode or str(mode[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.close()
 
     @event.listens_for(sync_engine, "begin")
