@@ -21,6 +21,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import Column, String, Text, bindparam, cast, column, event, insert, update, values
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col, select
@@ -336,8 +338,9 @@ async def flush(session: AsyncSession) -> None:
     )
     bumped = (await session.execute(bump)).one_or_none()
     if bumped is None:  # the very first entry of a database: create the head, then bump it
-        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
-        await session.flush()
+        # Two first writers at once must not both insert it (a 500 for one of them, seen on
+        # PostgreSQL): the second waits for the first's row, then only bumps it.
+        await session.execute(_create_head(session.get_bind().dialect.name))
         bumped = (await session.execute(bump)).one()
     # Held from here (the UPDATE has the row lock once it returns) until COMMIT returns.
     session.info[_LOCKED_AT] = locked = time.perf_counter()
@@ -352,6 +355,14 @@ async def flush(session: AsyncSession) -> None:
         await _write_at_once(session, rows, prev)
     else:
         await _write_separately(session, rows, prev)
+
+
+def _create_head(dialect: str) -> Any:
+    table = AuditHead.__table__  # type: ignore[attr-defined]  # SQLModel sets it
+    make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        make(table).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
 async def _write_separately(session: AsyncSession, rows: list[dict[str, Any]], head: str) -> None:

@@ -207,3 +207,28 @@ async def test_the_audit_log_names_people_finds_patients_gives_reasons_and_expor
     charlie = await new_client()
     await login(charlie, cast.charlie)
     assert (await charlie.get("/admin/audit.csv")).status == 403
+
+
+async def test_the_first_entries_of_an_empty_trail_written_at_once_all_land(sessionmaker):
+    """The chain head is created by the first writer; others starting at the same moment
+    wait for it instead of failing (a 500 on PostgreSQL before)."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from telehealth import audit
+    from telehealth.audit import Action, AuditEntry, AuditHead
+    from telehealth.uow import unit_of_work
+
+    async with sessionmaker() as session:
+        assert await session.get(AuditHead, 1) is None  # an empty trail
+
+    async def write(n: int) -> None:
+        async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
+            audit.record(session, Action.read, "probe", n)
+
+    await asyncio.gather(*(write(n) for n in range(8)))
+    async with sessionmaker() as session:
+        assert (await session.execute(select(func.count()).select_from(AuditEntry))).scalar() == 8
+        head = await session.get(AuditHead, 1)
+        assert head is not None and head.seq == 8
