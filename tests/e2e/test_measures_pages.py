@@ -193,3 +193,27 @@ async def test_item_9_shows_crisis_resources_and_alerts_the_open_dashboard(
     plain = await home.locator("[data-plain=phq9]").text_content()
     assert plain and "14 points lower than your first score" in plain
     assert bob.console_errors == []  # (the phone logs its offline moment)
+
+
+async def test_the_reminders_link_opens_the_questions_days_before_the_visit(
+    new_page: Any, sessionmaker: Any, cast: Cast, clock: Any, settings: Any
+) -> None:
+    from telehealth.auth import joinlinks
+    from telehealth.visits.models import Visit
+
+    clock.set(NOW)
+    visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, NOW + timedelta(days=2))
+    async with sessionmaker() as session:
+        visit = await session.get(Visit, visit_id)
+        link = joinlinks.questionnaire_url(settings.public_url, visit, settings.secret_key)
+
+    page = await new_page(viewport={"width": 375, "height": 740})
+    await page.goto(link)
+    await page.get_by_label("Date of birth").fill("1990-01-01")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_text("do not match a visit").wait_for()
+    await page.get_by_label("Date of birth").fill("1990-05-17")
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_url(f"**/visits/{visit_id}/questionnaires")
+    await page.locator("#q-phq9-1").get_by_label("Several days").check()
+    await page.get_by_text("Your answers are saved.").wait_for()
