@@ -12,7 +12,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth import audit
 from telehealth.auth.throttle import SignInThrottle
@@ -21,17 +20,25 @@ from telehealth.config import ConfigError, Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
 from telehealth.escalator import Escalator
 from telehealth.http import middleware
-from telehealth.http.context import CLOCK, SETTINGS, THROTTLE
 from telehealth.http.routes import setup_routes
+from telehealth.keys import (
+    CLOCK,
+    ENGINE,
+    ESCALATOR,
+    MAILER,
+    SESSIONMAKER,
+    SETTINGS,
+    SIGNALING,
+    THROTTLE,
+)
 from telehealth.mailer import Mailer
 from telehealth.measures.instruments import packaged_instruments
 from telehealth.measures.questionnaires import MeasuresPolicy, check_policy
 from telehealth.signaling.precall import setup_precall
-from telehealth.signaling.server import SIGNALING, setup_signaling
+from telehealth.signaling.server import setup_signaling
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
-ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -56,7 +63,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     )
     engine = make_engine(settings.sqlalchemy_url)
     app[ENGINE] = engine
-    app[middleware.SESSIONMAKER] = make_sessionmaker(engine, audit_key=settings.chain_key())
+    app[SESSIONMAKER] = make_sessionmaker(engine, audit_key=settings.chain_key())
 
     env = aiohttp_jinja2.setup(
         app,
@@ -92,9 +99,6 @@ def check_measures_settings(settings: Settings) -> None:
         )
 
 
-ESCALATOR: web.AppKey[Escalator] = web.AppKey("escalator", Escalator)
-
-
 def setup_escalator(app: web.Application) -> None:
     """Escalate safety alerts nobody acknowledged in time, from this process."""
     settings = app[SETTINGS]
@@ -107,7 +111,7 @@ def setup_escalator(app: web.Application) -> None:
             app[MAILER].wake()
 
     escalator = Escalator(
-        app[middleware.SESSIONMAKER],
+        app[SESSIONMAKER],
         app[CLOCK],
         after_minutes=settings.safety_escalation_minutes,
         notify=notify,
@@ -126,7 +130,7 @@ def setup_checkpoints(app: web.Application) -> None:
     """Refuse to start with a key that did not sign the chain; then write signed
     checkpoints of the chain head outside the database while this process runs."""
     settings = app[SETTINGS]
-    sessionmaker = app[middleware.SESSIONMAKER]
+    sessionmaker = app[SESSIONMAKER]
     writer = CheckpointWriter(
         sessionmaker, settings.checkpoint_path, settings.audit_checkpoint_seconds
     )
@@ -144,12 +148,9 @@ def setup_checkpoints(app: web.Application) -> None:
     app.cleanup_ctx.append(run)
 
 
-MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
-
-
 def setup_mailer(app: web.Application) -> None:
     """Send the outbox's visit emails from this process; a committed change wakes it."""
-    mailer = Mailer(app[SETTINGS], app[middleware.SESSIONMAKER], app[CLOCK])
+    mailer = Mailer(app[SETTINGS], app[SESSIONMAKER], app[CLOCK])
     app[MAILER] = mailer
 
     async def run(_app: web.Application) -> AsyncIterator[None]:

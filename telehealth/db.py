@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, event
 from sqlalchemy import Enum as SAEnum
@@ -17,6 +17,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+# Integer primary keys are 32-bit on PostgreSQL: no row can have an id outside this range, so
+# a larger or non-positive id is answered like a missing record without a query.
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: object) -> TypeGuard[int]:
+    """Whether ``value`` can be a row's id: a whole number (not a bool) from 1 to MAX_ROW_ID."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

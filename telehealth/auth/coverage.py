@@ -19,6 +19,7 @@ from telehealth import audit
 from telehealth.audit import Action
 from telehealth.auth.models import CoverageAssignment, PrescriberProfile, Role
 from telehealth.auth.policy import Actor
+from telehealth.db import is_row_id
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 
 MAX_SPAN_DAYS = 366
@@ -32,11 +33,7 @@ def _date(value: Any, field: str) -> date:
 
 
 async def _prescriber(session: AsyncSession, prescriber_id: object, field: str) -> int:
-    if (
-        not isinstance(prescriber_id, int)
-        or isinstance(prescriber_id, bool)
-        or not 1 <= prescriber_id <= 2**31 - 1
-    ):
+    if not is_row_id(prescriber_id):
         raise InvalidInput(f"{field} must be a prescriber's id.", field=field)
     if await session.get(PrescriberProfile, prescriber_id) is None:
         raise InvalidInput(f"{field} must be a prescriber's id.", field=field)

@@ -26,7 +26,8 @@ from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import JoinAttempt, PatientProfile, User
 from telehealth.auth.service import hash_token, start_session
-from telehealth.visits.models import ACTIVE_STATUSES, Modality, Visit, VisitStatus
+from telehealth.visits import states
+from telehealth.visits.models import Modality, Visit, VisitStatus
 
 OPENS_BEFORE = timedelta(minutes=30)
 _PAYLOAD = struct.Struct(">QI")
@@ -84,7 +85,7 @@ def link_is_live(visit: Visit, now: datetime) -> bool:
     """Open from 30 minutes before the start until the visit's end, while it is active."""
     return (
         visit.modality is Modality.telehealth
-        and visit.status in ACTIVE_STATUSES
+        and visit.status in states.ACTIVE
         and visit.start - OPENS_BEFORE <= now < visit.end
     )
 
@@ -92,7 +93,7 @@ def link_is_live(visit: Visit, now: datetime) -> bool:
 def questionnaire_link_is_live(visit: Visit, now: datetime) -> bool:
     """The same link opens the visit's questionnaires from booking until the visit's end
     (the reminder email sends the patient there a day before)."""
-    return visit.status in ACTIVE_STATUSES and now < visit.end
+    return visit.status in states.ACTIVE and now < visit.end
 
 
 def questionnaire_url(base_url: str, visit: Visit, secret: str) -> str:

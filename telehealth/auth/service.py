@@ -27,14 +27,11 @@ from telehealth.auth.models import (
 from telehealth.auth.npi import npi_is_valid
 from telehealth.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from telehealth.auth.policy import Actor, can_deactivate, ensure_role
+from telehealth.db import is_row_id
 from telehealth.errors import Conflict, InvalidInput, NotFound
+from telehealth.usstates import US_STATES
+from telehealth.visits import states
 
-US_STATES = frozenset(
-    (
-        "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE "
-        "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP"
-    ).split()
-)
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -202,11 +199,7 @@ async def _add_prescriber_profile(
     states = sorted({check_state(s, "licensed_states") for s in states})
     supervisor_id = data.get("supervising_prescriber_id")
     if credential is Credential.PA:
-        if (
-            not isinstance(supervisor_id, int)
-            or isinstance(supervisor_id, bool)
-            or not 1 <= supervisor_id <= 2**31 - 1
-        ):
+        if not is_row_id(supervisor_id):
             raise InvalidInput(
                 "A physician assistant needs supervising_prescriber_id (a psychiatrist's id).",
                 field="supervising_prescriber_id",
@@ -407,10 +400,10 @@ async def resolve_session(
 async def _join_session_still_valid(session: AsyncSession, row: UserSession) -> bool:
     """A session from a join link lasts while its visit is the one the link opened: moving
     or cancelling the visit (which bumps its sequence) ends it, like the link itself."""
-    from telehealth.visits.models import Visit, VisitStatus
+    from telehealth.visits.models import Visit
 
     visit = await session.get(Visit, row.visit_id)
-    if visit is None or visit.status in (VisitStatus.cancelled, VisitStatus.noshow):
+    if visit is None or visit.status in states.VOID:
         return False
     return row.visit_sequence is None or row.visit_sequence == visit.sequence
 

@@ -18,7 +18,6 @@ from telehealth.auth.policy import can_deactivate, ensure_role
 from telehealth.auth.throttle import Refusal, Scope
 from telehealth.errors import DomainError, InvalidInput
 from telehealth.http.context import (
-    THROTTLE,
     client_address,
     db,
     int_param,
@@ -28,7 +27,10 @@ from telehealth.http.context import (
     require_actor,
     settings_of,
 )
-from telehealth.http.middleware import SESSION_COOKIE, renew_csrf_cookie
+from telehealth.http.middleware import renew_csrf_cookie
+from telehealth.http.models.auth import Me
+from telehealth.http.schema import api, respond
+from telehealth.keys import SESSION_COOKIE, THROTTLE
 from telehealth.signaling.server import sessions_ended_after_commit
 from telehealth.uow import commit_so_far
 
@@ -163,15 +165,18 @@ async def delete_session(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/me")
+@api(responses={200: ("The caller", Me)})
 async def me(request: web.Request) -> web.StreamResponse:
+    """The signed-in user (and, for a join-link session, its visit)."""
     actor = require_actor(request)
     # The user the session lookup read (or held: sessioncache), else from the database.
     user = request.get("user") or await auth_service.get_user(db(request), actor.user_id)
-    body = user_json(user)
-    body["full_name"] = user.full_name
-    if actor.visit_scope is not None:
-        body["visit_id"] = actor.visit_scope
-    return web.json_response(body)
+    assert user.id is not None
+    scope = {} if actor.visit_scope is None else {"visit_id": actor.visit_scope}
+    me = Me(
+        id=user.id, username=user.username, role=user.role.value, full_name=user.full_name, **scope
+    )
+    return respond(me, omit_unset=True)
 
 
 @routes.post("/api/users")

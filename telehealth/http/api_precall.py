@@ -7,7 +7,8 @@ from aiohttp import web
 from telehealth import audit
 from telehealth.errors import InvalidInput, NotFound
 from telehealth.http.context import db, json_body, now, require_actor, settings_of
-from telehealth.signaling.precall import PRECALL, precall_ice
+from telehealth.keys import PRECALL
+from telehealth.signaling.precall import precall_ice
 
 routes = web.RouteTableDef()
 

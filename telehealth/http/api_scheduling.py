@@ -11,6 +11,7 @@ from aiohttp import web
 from telehealth.auth import joinlinks
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
+from telehealth.db import is_row_id
 from telehealth.errors import InvalidInput, NotFound
 from telehealth.http.api_auth import parse_when, set_session_cookie, user_json
 from telehealth.http.context import (
@@ -26,8 +27,8 @@ from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
 from telehealth.notify import announce
 from telehealth.scheduling import policy
 from telehealth.scheduling import service as svc
-from telehealth.scheduling.slots import format_local, format_time
 from telehealth.signaling.server import after_commit
+from telehealth.timefmt import format_local, format_time
 
 routes = web.RouteTableDef()
 
@@ -80,7 +81,7 @@ def _required_query_id(value: str | None, name: str) -> int:
 def _record_id(request: web.Request) -> int:
     """The id in the path; one that no record can have is answered like a missing record."""
     record_id = path_id(request)
-    if not svc.storable_id(record_id):
+    if not is_row_id(record_id):
         raise NotFound()
     return record_id
 

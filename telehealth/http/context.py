@@ -11,14 +11,10 @@ from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.auth.policy import Actor
-from telehealth.auth.throttle import SignInThrottle
 from telehealth.config import Settings
+from telehealth.db import MAX_ROW_ID
 from telehealth.errors import InvalidInput, NotFound, Unauthenticated
-from telehealth.visits.access import MAX_ROW_ID
-
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
-THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("sign_in_throttle", SignInThrottle)
-CLOCK: web.AppKey[Any] = web.AppKey("clock", object)
+from telehealth.keys import CLOCK, SETTINGS
 
 
 def settings_of(request: web.Request) -> Settings:
@@ -46,9 +42,6 @@ def require_actor(request: web.Request) -> Actor:
     if actor is None:
         raise Unauthenticated()
     return actor
-
-
-MAX_ID = MAX_ROW_ID
 
 
 MAX_JSON_DEPTH = 32
@@ -114,7 +107,7 @@ def parse_row_id(value: str) -> int | None:
     if not _ROW_ID.fullmatch(value):
         return None
     number = int(value)
-    return number if 1 <= number <= MAX_ID else None
+    return number if 1 <= number <= MAX_ROW_ID else None
 
 
 def int_param(value: str | None, name: str, *, required: bool = True) -> int | None:
@@ -124,7 +117,7 @@ def int_param(value: str | None, name: str, *, required: bool = True) -> int | N
         return None
     number = parse_row_id(value)
     if number is None:
-        raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_ID}.", field=name)
+        raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_ROW_ID}.", field=name)
     return number
 
 

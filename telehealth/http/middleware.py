@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome
@@ -29,24 +28,13 @@ from telehealth.errors import (
     Unauthenticated,
 )
 from telehealth.http import sessioncache
-from telehealth.http.context import (
-    SETTINGS,
-    actor_or_none,
-    client_address,
-    form_body,
-    now,
-    see_other,
-)
+from telehealth.http.context import actor_or_none, client_address, form_body, now, see_other
+from telehealth.keys import CSRF_COOKIE, SESSION_COOKIE, SESSIONMAKER, SETTINGS
 from telehealth.uow import unit_of_work
 
 log = logging.getLogger("telehealth.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
-    "sessionmaker", async_sessionmaker
-)
-SESSION_COOKIE = "th_session"
-CSRF_COOKIE = "th_csrf"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [

@@ -10,6 +10,10 @@ import re
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
+
+from telehealth.http.models import Error
+from telehealth.http.schema import ApiSpec, spec_of
 
 routes = web.RouteTableDef()
 
@@ -202,8 +206,72 @@ DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str,
 PUBLIC = {("POST", "/api/session"), ("POST", "/api/join"), ("GET", "/api/openapi.json")}
 
 
+def _schema(model: type[BaseModel], mode: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """``model``'s JSON schema as a reference, its parts added to ``components``."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+    components.update(schema.pop("$defs", {}))
+    name = model.__name__
+    components.setdefault(name, schema)
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _operation(
+    method: str, path: str, doc: list[str], spec: ApiSpec, components: dict[str, Any]
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, answer in (spec.responses or {200: None}).items():
+        text, model = answer if isinstance(answer, tuple) else ("OK", answer)
+        responses[str(status)] = {"description": text}
+        if model is not None:
+            responses[str(status)]["content"] = {
+                "application/json": {"schema": _schema(model, "serialization", components)}
+            }
+    for status, codes in spec.errors.items():
+        responses[str(status)] = {"description": codes, "content": {"application/json": ERROR_BODY}}
+    responses["default"] = {"description": "Error", "content": {"application/json": ERROR_BODY}}
+    operation: dict[str, Any] = {
+        "summary": doc[0] if doc else f"{method} {path}",
+        "operationId": _operation_id(method, path),
+        "responses": responses,
+    }
+    parameters = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+        if p.endswith("id")
+        else {"name": p, "in": "path", "required": True, "schema": S}
+        for p in re.findall(r"\{([^}]+)\}", path)
+    ]
+    if spec.query is not None:
+        query = spec.query.model_json_schema(mode="validation")
+        required = set(query.get("required", []))
+        parameters += [
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in query.get("properties", {}).items()
+        ]
+    if parameters:
+        operation["parameters"] = parameters
+    if spec.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _schema(spec.body, "validation", components)}
+            },
+        }
+    if spec.public or (method, path) in PUBLIC:
+        operation["security"] = []
+    return operation
+
+
+def _operation_id(method: str, path: str) -> str:
+    return f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower())}".strip("_")
+
+
+ERROR_BODY = {"schema": ERROR}
+
+
 def build_openapi(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, Any] = {}
+    _schema(Error, "serialization", components)
     for route in app.router.routes():
         resource = route.resource
         if resource is None or route.method in ("HEAD", "OPTIONS", "*"):
@@ -214,12 +282,16 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             continue
         method = route.method.upper()
         doc = (getattr(route.handler, "__doc__", None) or "").strip().splitlines()
+        spec = spec_of(route.handler)
+        if spec is not None:
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                method, path, doc, spec, components
+            )
+            continue
         body, responses = DETAILS.get((method, path), (None, {}))
         operation: dict[str, Any] = {
             "summary": doc[0] if doc else f"{method} {path}",
-            "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower())}".strip(
-                "_"
-            ),
+            "operationId": _operation_id(method, path),
             "responses": {
                 str(status): {
                     "description": text,
@@ -263,7 +335,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "th_session"}
             },
-            "schemas": {"Error": _obj("error", error=_obj("code", "message", code=S, message=S))},
+            "schemas": dict(sorted(components.items())),
         },
         "paths": dict(sorted(paths.items())),
     }

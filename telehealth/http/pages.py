@@ -33,8 +33,8 @@ from telehealth.http.context import (
     see_other,
     settings_of,
 )
-from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
 from telehealth.http.pages_measures import open_alert_rows, patient_measures_context
+from telehealth.keys import SESSION_COOKIE, SESSIONMAKER
 from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
@@ -246,7 +246,7 @@ async def _notes_to_sign(
     request: web.Request, actor: Actor, zone_name: str | None
 ) -> list[dict[str, str]]:
     """Finished visits whose note the prescriber has still to sign, in their own zone."""
-    from telehealth.scheduling.slots import format_local
+    from telehealth.timefmt import format_local
     from telehealth.visits.notes import notes_to_sign
 
     return [

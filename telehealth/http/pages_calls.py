@@ -6,9 +6,7 @@ the JSON API and the /visits socket.io namespace.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -20,79 +18,13 @@ from telehealth.http.context import db, path_id, require_actor, settings_of
 from telehealth.http.pages_measures import open_alert_rows
 from telehealth.http.pages_visits import record_panel_context
 from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
-from telehealth.visits import summary
+from telehealth.timefmt import format_long
+from telehealth.usstates import STATE_NAMES, STATES_BY_NAME
+from telehealth.visits import states, summary
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Modality, VisitStatus
 
 routes = web.RouteTableDef()
-
-STATE_NAMES = {
-    "AL": "Alabama",
-    "AK": "Alaska",
-    "AZ": "Arizona",
-    "AR": "Arkansas",
-    "CA": "California",
-    "CO": "Colorado",
-    "CT": "Connecticut",
-    "DE": "Delaware",
-    "DC": "District of Columbia",
-    "FL": "Florida",
-    "GA": "Georgia",
-    "HI": "Hawaii",
-    "ID": "Idaho",
-    "IL": "Illinois",
-    "IN": "Indiana",
-    "IA": "Iowa",
-    "KS": "Kansas",
-    "KY": "Kentucky",
-    "LA": "Louisiana",
-    "ME": "Maine",
-    "MD": "Maryland",
-    "MA": "Massachusetts",
-    "MI": "Michigan",
-    "MN": "Minnesota",
-    "MS": "Mississippi",
-    "MO": "Missouri",
-    "MT": "Montana",
-    "NE": "Nebraska",
-    "NV": "Nevada",
-    "NH": "New Hampshire",
-    "NJ": "New Jersey",
-    "NM": "New Mexico",
-    "NY": "New York",
-    "NC": "North Carolina",
-    "ND": "North Dakota",
-    "OH": "Ohio",
-    "OK": "Oklahoma",
-    "OR": "Oregon",
-    "PA": "Pennsylvania",
-    "RI": "Rhode Island",
-    "SC": "South Carolina",
-    "SD": "South Dakota",
-    "TN": "Tennessee",
-    "TX": "Texas",
-    "UT": "Utah",
-    "VT": "Vermont",
-    "VA": "Virginia",
-    "WA": "Washington",
-    "WV": "West Virginia",
-    "WI": "Wisconsin",
-    "WY": "Wyoming",
-    "PR": "Puerto Rico",
-    "GU": "Guam",
-    "VI": "U.S. Virgin Islands",
-    "AS": "American Samoa",
-    "MP": "Northern Mariana Islands",
-}
-STATES = sorted(STATE_NAMES.items(), key=lambda item: item[1])
-
-
-def local_time(when: datetime, zone: str) -> str:
-    """A time for people: in their own zone, named as people name it (EST, not a zone id)."""
-    tz = ZoneInfo(zone)
-    local = when.astimezone(tz)
-    hour = local.strftime("%I:%M %p").lstrip("0")
-    return f"{local.strftime('%A %-d %B %Y')}, {hour} {local.tzname()}"
 
 
 @routes.get("/join/{token}")
@@ -125,16 +57,15 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
         {
             "visit": visit,
             "is_video": visit.modality is Modality.telehealth,
-            "is_over": visit.status
-            in (VisitStatus.finished, VisitStatus.cancelled, VisitStatus.noshow),
+            "is_over": visit.status in states.ENDED,
             "prescriber_name": prescriber.full_name,
-            "when": local_time(visit.start, profile.timezone),
+            "when": format_long(visit.start, profile.timezone),
             "home_state": visit.location_state or profile.state,
             # Before check-in only: once waiting, the call comes first.
             "pending_questionnaires": [i.name for i in pending]
             if visit.status is VisitStatus.booked
             else [],
-            "states": STATES,
+            "states": STATES_BY_NAME,
             "can_read_summary": can_read_summary,
         },
     )
@@ -162,10 +93,9 @@ async def prescriber_call_page(request: web.Request) -> web.StreamResponse:
             **context,
             "visit": visit,
             "patient_name": patient.full_name,
-            "when": local_time(visit.start, profile.timezone),
+            "when": format_long(visit.start, profile.timezone),
             "location_name": STATE_NAMES.get(visit.location_state or "", ""),
-            "is_over": visit.status
-            in (VisitStatus.finished, VisitStatus.cancelled, VisitStatus.noshow),
+            "is_over": visit.status in states.ENDED,
             "auto_admit": request.query.get("admit") == "1",
         },
     )

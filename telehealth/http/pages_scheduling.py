@@ -12,6 +12,7 @@ from multidict import MultiDictProxy
 from telehealth.auth import service as auth_service
 from telehealth.auth.models import Role
 from telehealth.auth.policy import ensure_full_session
+from telehealth.db import is_row_id
 from telehealth.errors import InvalidInput, NotFound
 from telehealth.http.context import db, form_body, int_param, now, path_id, require_actor
 from telehealth.scheduling import service as svc
@@ -97,7 +98,7 @@ def _parse_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
 
 def _prescriber_id(request: web.Request) -> int:
     prescriber_id = path_id(request)
-    if not svc.storable_id(prescriber_id):
+    if not is_row_id(prescriber_id):
         raise NotFound()  # exactly like a missing prescriber
     return prescriber_id
 

@@ -15,7 +15,7 @@ from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.http.context import db, now, path_id, require_actor, settings_of
 from telehealth.http.pages_measures import measures_panel_context
-from telehealth.scheduling.slots import format_local
+from telehealth.timefmt import format_local
 from telehealth.visits import notes, orders, summary
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Modality, Visit

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth.auth import service as auth_service
 from telehealth.auth.models import User
 from telehealth.auth.policy import Actor
+from telehealth.keys import SESSION_CACHE
 
 TTL = timedelta(seconds=5)
 MAX_ENTRIES = 20_000
@@ -116,9 +117,6 @@ class SessionCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-SESSION_CACHE: web.AppKey[SessionCache] = web.AppKey("session_cache", SessionCache)
 
 
 async def resolve_session(

@@ -20,6 +20,7 @@ from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
+from telehealth.db import is_row_id
 from telehealth.errors import Conflict, InvalidInput, NotFound
 from telehealth.measures.models import (
     AlertAction,
@@ -29,7 +30,6 @@ from telehealth.measures.models import (
     SafetyAlert,
 )
 from telehealth.notify.models import EmailKind, VisitEmail
-from telehealth.visits.access import MAX_ROW_ID
 from telehealth.visits.models import Visit
 
 NOTE_MAX = 4000
@@ -143,7 +143,7 @@ async def get_alert_for(
 ) -> SafetyAlert:
     alert = (
         await session.get(SafetyAlert, alert_id, with_for_update=for_update)
-        if 1 <= alert_id <= MAX_ROW_ID
+        if is_row_id(alert_id)
         else None
     )
     if alert is None or not can_see_alert(actor, alert):

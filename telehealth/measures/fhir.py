@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.policy import Actor
+from telehealth.db import is_row_id
 from telehealth.errors import NotFound
 from telehealth.measures.instruments import Instrument, InstrumentSet, packaged_instruments
 from telehealth.measures.models import QuestionnaireResponse, ResponseStatus
-from telehealth.visits.access import MAX_ROW_ID
 from telehealth.visits.medlist import can_see_patient_chart
 
 LOINC = "http://loinc.org"
@@ -137,11 +137,7 @@ async def export_response(
     """The Bundle of one submitted response, for the patient or a prescriber who treats
     them; audited as an export. Drafts and anything the caller may not see: NotFound."""
     instruments = instruments or packaged_instruments()
-    row = (
-        await session.get(QuestionnaireResponse, response_id)
-        if 1 <= response_id <= MAX_ROW_ID
-        else None
-    )
+    row = await session.get(QuestionnaireResponse, response_id) if is_row_id(response_id) else None
     allowed = (
         row is not None
         and row.status is ResponseStatus.submitted

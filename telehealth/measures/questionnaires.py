@@ -22,6 +22,7 @@ from telehealth.audit import Action, Outcome
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
+from telehealth.db import is_row_id
 from telehealth.errors import Conflict, InvalidInput, NotFound
 from telehealth.measures import alerts
 from telehealth.measures.instruments import (
@@ -31,8 +32,9 @@ from telehealth.measures.instruments import (
     packaged_instruments,
 )
 from telehealth.measures.models import QuestionnaireResponse, ResponseStatus, SafetyAlert
-from telehealth.visits.access import MAX_ROW_ID, can_see_visit
-from telehealth.visits.models import ACTIVE_STATUSES, Visit, VisitType
+from telehealth.visits import states
+from telehealth.visits.access import can_see_visit
+from telehealth.visits.models import Visit, VisitType
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,7 @@ async def _visit_for_questionnaires(
     """The visit, for its own patient (any of their sessions for it) or, to read, its
     prescriber. Anyone else: NotFound, audited, exactly like a missing visit."""
     visit = (
-        await session.get(Visit, visit_id, with_for_update=write)
-        if 1 <= visit_id <= MAX_ROW_ID
-        else None
+        await session.get(Visit, visit_id, with_for_update=write) if is_row_id(visit_id) else None
     )
     allowed = False
     if visit is not None:
@@ -180,7 +180,7 @@ async def pending_for_visit(
 ) -> list[Instrument]:
     """The instruments this visit asks that are not submitted yet (no access check: the
     caller has already authorised the visit)."""
-    if visit.status not in ACTIVE_STATUSES or visit.id is None:
+    if visit.status not in states.ACTIVE or visit.id is None:
         return []
     instruments = packaged_instruments()
     responses = await _responses(session, visit.id)
@@ -240,7 +240,7 @@ async def save_answers(
             "nothing more to do for it.",
             code="already_submitted",
         )
-    if visit.status not in ACTIVE_STATUSES:
+    if visit.status not in states.ACTIVE:
         raise Conflict(
             "This visit is over, so its questionnaires can no longer be changed.",
             code="visit_over",
@@ -299,7 +299,7 @@ async def upcoming_visits(session: AsyncSession, *, actor: Actor, now: datetime)
         select(Visit)
         .where(
             col(Visit.patient_id) == actor.user_id,
-            col(Visit.status).in_(ACTIVE_STATUSES),
+            col(Visit.status).in_(states.ACTIVE),
             col(Visit.end) > now,
         )
         .order_by(col(Visit.start))

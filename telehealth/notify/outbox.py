@@ -24,7 +24,7 @@ from telehealth.audit import Action, Outcome
 from telehealth.auth.models import PatientProfile
 from telehealth.notify.models import EmailKind, EmailStatus, VisitEmail
 from telehealth.scheduling import ics
-from telehealth.scheduling.slots import format_local
+from telehealth.timefmt import format_local
 from telehealth.visits.models import Modality, Visit, VisitStatus
 
 MAX_ATTEMPTS = 8

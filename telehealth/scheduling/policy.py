@@ -7,7 +7,8 @@ from datetime import datetime
 from telehealth.auth.models import PrescriberProfile, Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import PermissionDenied
-from telehealth.visits.models import ACTIVE_STATUSES, Modality, Visit, VisitStatus
+from telehealth.visits import states
+from telehealth.visits.models import Modality, Visit
 
 STAFF_WHO_BOOK = (Role.scheduler, Role.admin)
 
@@ -61,8 +62,6 @@ def is_licensed_for(profile: PrescriberProfile, state: str) -> bool:
 # Which visits can still change. The services raise with a message; pages get the booleans.
 # A checked-in (waiting) visit can still be called off, unless the prescriber has already
 # written its note or ordered on it (`has_records`): those need the visit finished instead.
-MOVABLE = (VisitStatus.booked,)
-CANCELLABLE = (VisitStatus.booked, VisitStatus.waiting)
 
 
 def _staff(actor: Actor) -> bool:
@@ -70,11 +69,11 @@ def _staff(actor: Actor) -> bool:
 
 
 def can_reschedule(actor: Actor, visit: Visit) -> bool:
-    return _staff(actor) and visit.status in MOVABLE
+    return _staff(actor) and visit.status in states.MOVABLE
 
 
 def can_cancel(actor: Actor, visit: Visit, *, has_records: bool = False) -> bool:
-    return _staff(actor) and visit.status in CANCELLABLE and not has_records
+    return _staff(actor) and visit.status in states.CANCELLABLE and not has_records
 
 
 def can_mark_noshow(
@@ -86,7 +85,7 @@ def can_mark_noshow(
         and actor.role is Role.prescriber
         and actor.user_id == visit.prescriber_id
     )
-    return allowed and visit.status in CANCELLABLE and not has_records and now >= visit.start
+    return allowed and visit.status in states.CANCELLABLE and not has_records and now >= visit.start
 
 
 def can_see_join_link(actor: Actor, visit: Visit) -> bool:
@@ -95,6 +94,6 @@ def can_see_join_link(actor: Actor, visit: Visit) -> bool:
     through the call page instead."""
     return (
         visit.modality is Modality.telehealth
-        and visit.status in ACTIVE_STATUSES
+        and visit.status in states.ACTIVE
         and actor.role in (Role.patient, Role.scheduler)
     )

@@ -27,6 +27,7 @@ from telehealth.auth import joinlinks
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.config import Settings
+from telehealth.db import is_row_id
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.notify.models import EmailKind
 from telehealth.notify.outbox import queue_reminder, queue_visit_email
@@ -34,18 +35,17 @@ from telehealth.scheduling import ics
 from telehealth.scheduling import slots as sl
 from telehealth.scheduling.models import AvailabilityException, AvailabilityRule, TimeClaim
 from telehealth.scheduling.policy import (
-    CANCELLABLE,
-    MOVABLE,
     can_see_join_link,
     ensure_can_book,
     ensure_can_book_on,
     ensure_can_edit_availability,
     is_licensed_for,
 )
-from telehealth.visits.access import MAX_ROW_ID, get_visit_for
+from telehealth.timefmt import format_hhmm
+from telehealth.visits import states
+from telehealth.visits.access import get_visit_for
 from telehealth.visits.medlist import treats
 from telehealth.visits.models import (
-    ACTIVE_STATUSES,
     MedicationOrder,
     Modality,
     Visit,
@@ -62,7 +62,6 @@ MAX_RANGES_PER_DAY = 12
 MAX_EXCEPTIONS = 366
 # Ids are the database's 32-bit integer keys. A larger one names no record (and the driver
 # would fail on it before the query ran), so it is answered like any other unknown id.
-MAX_ID = MAX_ROW_ID
 # Dates outside these years are typing mistakes; refusing them also keeps the zone and
 # day arithmetic away from datetime's year 1 and year 9999 limits.
 MIN_YEAR = 1900
@@ -103,10 +102,6 @@ class Availability:
     buffer_minutes: int
     weekly: list[dict[str, Any]]
     exceptions: list[dict[str, Any]]
-
-
-def storable_id(value: int) -> bool:
-    return 1 <= value <= MAX_ID
 
 
 def ensure_sane_date(value: date, field: str) -> None:
@@ -190,7 +185,7 @@ def _parse_exceptions(items: object) -> list[sl.DateException]:
 
 
 async def _prescriber(session: AsyncSession, prescriber_id: int) -> tuple[User, PrescriberProfile]:
-    if not storable_id(prescriber_id):
+    if not is_row_id(prescriber_id):
         raise NotFound()
     user = await session.get(User, prescriber_id)
     profile = await session.get(PrescriberProfile, prescriber_id)
@@ -246,8 +241,8 @@ async def set_availability(
             AvailabilityRule(
                 prescriber_id=prescriber_id,
                 weekday=rule.weekday,
-                start_time=sl.format_hhmm(rule.range.start),
-                end_time=sl.format_hhmm(rule.range.end),
+                start_time=format_hhmm(rule.range.start),
+                end_time=format_hhmm(rule.range.end),
             )
         )
     for e in exc:
@@ -256,8 +251,8 @@ async def set_availability(
                 prescriber_id=prescriber_id,
                 on_date=e.on,
                 available=e.available,
-                start_time=sl.format_hhmm(e.range.start) if e.range else None,
-                end_time=sl.format_hhmm(e.range.end) if e.range else None,
+                start_time=format_hhmm(e.range.start) if e.range else None,
+                end_time=format_hhmm(e.range.end) if e.range else None,
             )
         )
     if buffer_minutes is not None:
@@ -328,15 +323,15 @@ async def get_availability(
         weekly=[
             {
                 "weekday": w.weekday,
-                "start": sl.format_hhmm(w.range.start),
-                "end": sl.format_hhmm(w.range.end),
+                "start": format_hhmm(w.range.start),
+                "end": format_hhmm(w.range.end),
             }
             for w in sorted(weekly, key=lambda w: (w.weekday, w.range.minutes()))
         ],
         exceptions=[
             {"date": e.on.isoformat(), "available": e.available}
             | (
-                {"start": sl.format_hhmm(e.range.start), "end": sl.format_hhmm(e.range.end)}
+                {"start": format_hhmm(e.range.start), "end": format_hhmm(e.range.end)}
                 if e.range
                 else {}
             )
@@ -386,12 +381,12 @@ async def ensure_books_for(
     ensure_can_book_on(actor, prescriber_id)
     if actor.role is not Role.prescriber or patient_id is None:
         return
-    if not storable_id(patient_id) or not await treats(session, actor.user_id, patient_id):
+    if not is_row_id(patient_id) or not await treats(session, actor.user_id, patient_id):
         audit.record(
             session,
             Action.access_denied,
             "patient_chart",
-            patient_id if storable_id(patient_id) else None,
+            patient_id if is_row_id(patient_id) else None,
             outcome=Outcome.failure,
             durable=True,
         )
@@ -441,7 +436,7 @@ async def list_slots(
         range_start=start,
         range_end=end,
     )
-    if patient_id is not None and storable_id(patient_id):
+    if patient_id is not None and is_row_id(patient_id):
         # Leaving out the patient's own busy times reads their schedule: audited.
         busy = await _taken_cells(session, PATIENT, patient_id, start - margin, end + margin)
         found = [s for s in found if not any(c in busy for c in sl.cells(s.start, s.end))]
@@ -453,7 +448,7 @@ async def list_slots(
 
 
 async def _patient(session: AsyncSession, patient_id: int) -> tuple[User, PatientProfile]:
-    user = await session.get(User, patient_id) if storable_id(patient_id) else None
+    user = await session.get(User, patient_id) if is_row_id(patient_id) else None
     profile = await session.get(PatientProfile, patient_id) if user is not None else None
     if user is None or profile is None or user.role is not Role.patient or not user.is_active:
         raise InvalidInput(
@@ -467,7 +462,7 @@ async def _patient(session: AsyncSession, patient_id: int) -> tuple[User, Patien
 async def _bookable_prescriber(
     session: AsyncSession, prescriber_id: int
 ) -> tuple[User, PrescriberProfile]:
-    user = await session.get(User, prescriber_id) if storable_id(prescriber_id) else None
+    user = await session.get(User, prescriber_id) if is_row_id(prescriber_id) else None
     profile = await session.get(PrescriberProfile, prescriber_id) if user is not None else None
     if user is None or profile is None or user.role is not Role.prescriber or not user.is_active:
         raise InvalidInput(
@@ -690,7 +685,7 @@ async def reschedule_visit(
     visit = await _visit_for(session, actor, visit_id, for_update=True)
     ensure_can_book(actor)
     ensure_sane_date(start, "start")
-    if visit.status not in MOVABLE:
+    if visit.status not in states.MOVABLE:
         raise InvalidTransition("Only a booked visit that has not started can be moved.")
     prescriber, profile = await _bookable_prescriber(session, visit.prescriber_id)
     _, patient_profile = await _patient(session, visit.patient_id)
@@ -731,7 +726,7 @@ async def _visit_for(
     roles: tuple[Role, ...] | None = None,
     for_update: bool = False,
 ) -> Visit:
-    if not storable_id(visit_id):
+    if not is_row_id(visit_id):
         raise NotFound()
     return await get_visit_for(session, actor, visit_id, roles=roles, for_update=for_update)
 
@@ -755,7 +750,7 @@ async def _ensure_can_call_off(session: AsyncSession, visit: Visit, doing: str) 
         raise InvalidTransition(
             f"The call has already taken place: finish the visit instead of {doing}."
         )
-    if visit.status in CANCELLABLE and await has_records(session, visit):
+    if visit.status in states.CANCELLABLE and await has_records(session, visit):
         raise Conflict(
             f"This visit already has a note or orders: finish it instead of {doing}.",
             code="visit_has_records",
@@ -774,7 +769,7 @@ async def cancel_visit(
     if len(reason) > 500:
         raise InvalidInput("reason must be at most 500 characters.", field="reason")
     await _ensure_can_call_off(session, visit, "cancelling it")
-    if visit.status not in CANCELLABLE:
+    if visit.status not in states.CANCELLABLE:
         raise InvalidTransition("Only a visit that has not started can be cancelled.")
     await _release(session, visit)
     visit.status = VisitStatus.cancelled
@@ -804,7 +799,7 @@ async def mark_noshow(
     )
     ensure_full_session(actor)
     await _ensure_can_call_off(session, visit, "marking it as a no-show")
-    if visit.status not in CANCELLABLE:
+    if visit.status not in states.CANCELLABLE:
         raise InvalidTransition("Only a visit that has not started can be marked as a no-show.")
     if now < visit.start:
         raise InvalidTransition("A visit can be marked as a no-show only after its start time.")
@@ -944,7 +939,7 @@ async def list_visits(
         ensure_sane_date(end, "end")
     if start is not None and end is not None:
         _check_range(start, end, MAX_LIST_RANGE)
-    if any(i is not None and not storable_id(i) for i in (prescriber_id, patient_id)):
+    if any(i is not None and not is_row_id(i) for i in (prescriber_id, patient_id)):
         return []  # no visit can have that id
     query = select(Visit)
     if actor.role is Role.prescriber:
@@ -962,7 +957,7 @@ async def list_visits(
     if ends_after is not None:
         query = query.where(col(Visit.end) > ends_after)
     if not include_inactive:
-        query = query.where(col(Visit.status).in_(ACTIVE_STATUSES))
+        query = query.where(col(Visit.status).in_(states.ACTIVE))
     query = query.order_by(col(Visit.start)).limit(limit)
     visits = list((await session.execute(query)).scalars().all())
     for pid in sorted({v.patient_id for v in visits}):
@@ -1108,7 +1103,7 @@ def parse_modality(value: object) -> Modality:
 
 
 def active(visit: Visit) -> bool:
-    return visit.status in ACTIVE_STATUSES
+    return visit.status in states.ACTIVE
 
 
 __all__: Sequence[str] = (
@@ -1134,7 +1129,6 @@ __all__: Sequence[str] = (
     "reschedule_visit",
     "search_patients",
     "set_availability",
-    "storable_id",
     "view_visit",
 )
 
@@ -1235,7 +1229,7 @@ async def week_schedule(
     )
     patient = (
         await session.get(PatientProfile, patient_id)
-        if patient_id is not None and storable_id(patient_id)
+        if patient_id is not None and is_row_id(patient_id)
         else None
     )
     return Week(

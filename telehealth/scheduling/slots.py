@@ -82,10 +82,6 @@ def parse_range(start: object, end: object, field: str) -> LocalRange:
     return result
 
 
-def format_hhmm(value: time | None) -> str:
-    return "24:00" if value is None else value.strftime("%H:%M")
-
-
 def _subtract(ranges: list[tuple[int, int]], cut: tuple[int, int]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for lo, hi in ranges:
@@ -233,22 +229,3 @@ def free_slots(
 
 def within_windows(windows: Sequence[Interval], start: datetime, end: datetime) -> bool:
     return any(w.contains(start, end) for w in windows)
-
-
-def format_time(value: datetime, zone_name: str, *, with_zone: bool = True) -> str:
-    """Just the time of day with the zone named: 10:00 AM EST (or 10:00 AM, where the zone
-    is said once for the whole page)."""
-    local = value.astimezone(ZoneInfo(zone_name))
-    hour = local.hour % 12 or 12
-    text = f"{hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
-    return f"{text} {local.tzname()}" if with_zone else text
-
-
-def format_local(value: datetime, zone_name: str) -> str:
-    """A time as a person reads it in their own zone, the zone named: Tue 3 Mar, 10:00 AM EST."""
-    local = value.astimezone(ZoneInfo(zone_name))
-    hour = local.hour % 12 or 12
-    return (
-        f"{local:%a} {local.day} {local:%b}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
-        f" {local.tzname()}"
-    )

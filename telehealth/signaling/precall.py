@@ -34,7 +34,7 @@ from aiortc.contrib.media import MediaBlackhole, MediaRelay
 
 from telehealth.config import IceTransportPolicy, Settings
 from telehealth.errors import DomainError, InvalidInput, RateLimited
-from telehealth.http.context import SETTINGS
+from telehealth.keys import PRECALL, SETTINGS
 from telehealth.signaling.turn import IceConfig, ice_config_for
 
 # Pre-call TURN credentials outlive the longest test (max_age_seconds) with room to spare.
@@ -249,9 +249,6 @@ def server_configuration(settings: Settings, owner_id: int) -> Any:
         iceServers=[RTCIceServer(**server) for server in ice.servers if "username" in server],
         iceTransportPolicy=RTCIceTransportPolicy.RELAY,
     )
-
-
-PRECALL: web.AppKey[PrecallRegistry] = web.AppKey("precall", PrecallRegistry)
 
 
 def setup_precall(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from telehealth.db import is_row_id
 from telehealth.errors import InvalidInput
 from telehealth.visits.quality import QualitySample
 
@@ -20,7 +21,6 @@ MAX_CANDIDATE_CHARS = 1024
 MAX_MID_CHARS = 64
 MAX_UFRAG_CHARS = 256
 MAX_MLINE_INDEX = 1023
-MAX_VISIT_ID = 2**63 - 1
 DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 ROLES = ("patient", "prescriber")
 
@@ -48,7 +48,7 @@ def _mapping(payload: Any, what: str) -> Mapping[str, Any]:
 def parse_visit_id(payload: Any) -> int:
     """The `visit_id` of any visit-scoped event: a positive whole number (not a string)."""
     value = _mapping(payload, "The payload").get("visit_id")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_VISIT_ID:
+    if not is_row_id(value):
         raise ProtocolError("visit_id must be a positive whole number.", field="visit_id")
     return value
 

@@ -40,9 +40,9 @@ from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.errors import DomainError, NotFound, PermissionDenied, RateLimited, Unauthenticated
-from telehealth.http.context import CLOCK, SETTINGS, client_address
-from telehealth.http.middleware import SESSION_COOKIE, SESSIONMAKER
-from telehealth.http.sessioncache import SESSION_CACHE, SessionCache
+from telehealth.http.context import client_address
+from telehealth.http.sessioncache import SessionCache
+from telehealth.keys import CLOCK, SESSION_CACHE, SESSION_COOKIE, SESSIONMAKER, SETTINGS, SIGNALING
 from telehealth.measures import alerts
 from telehealth.measures.models import AlertStatus, SafetyAlert
 from telehealth.signaling import protocol
@@ -62,7 +62,7 @@ from telehealth.signaling.rooms import (
 from telehealth.signaling.transport import TransportServer
 from telehealth.signaling.turn import ice_config_for
 from telehealth.uow import unit_of_work
-from telehealth.visits import lifecycle, quality
+from telehealth.visits import lifecycle, quality, states
 from telehealth.visits.models import Visit, VisitStatus
 
 log = logging.getLogger("telehealth.signaling")
@@ -521,10 +521,7 @@ class Signaling:
             await self.sio.emit(
                 "peer_joined", {"role": other_role(role)}, to=sid, namespace=NAMESPACE
             )
-        if visit.admitted_at is not None and visit.status in (
-            VisitStatus.waiting,
-            VisitStatus.in_progress,
-        ):
+        if visit.admitted_at is not None and visit.status in states.IN_CALL:
             # A rejoin after a reload, lost network or server restart: start again.
             await self._send_admitted(visit, roles=(role,))
         elif role == "patient" and visit.status is VisitStatus.waiting:
@@ -952,7 +949,7 @@ class Signaling:
 def _call_open(visit: Visit, now: datetime) -> bool:
     """Whether a joined connection may keep relaying: the visit is live and, unless the
     patient was admitted already (a call may run past its scheduled end), within its window."""
-    return visit.status in lifecycle.LIVE and (
+    return visit.status in states.ACTIVE and (
         visit.admitted_at is not None or lifecycle.within_window(visit, now)
     )
 
@@ -963,9 +960,6 @@ def _waiting_wire(entry: lifecycle.Waiting) -> dict[str, Any]:
         "patient_name": entry.patient_name,
         "since": entry.since.isoformat(),
     }
-
-
-SIGNALING: web.AppKey[Signaling] = web.AppKey("signaling", Signaling)
 
 
 Notice = Callable[[Signaling], Awaitable[None]]

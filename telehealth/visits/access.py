@@ -8,6 +8,7 @@ from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
+from telehealth.db import is_row_id
 from telehealth.errors import NotFound
 from telehealth.visits.models import Visit
 
@@ -28,9 +29,6 @@ def can_see_visit(actor: Actor, visit: Visit) -> bool:
     return False
 
 
-MAX_ROW_ID = 2**31 - 1  # integer primary keys on PostgreSQL
-
-
 async def get_visit_for(
     session: AsyncSession,
     actor: Actor,
@@ -43,7 +41,7 @@ async def get_visit_for(
 
     A refusal is audited as access-denied, then answered exactly like a missing visit.
     """
-    if not 1 <= visit_id <= MAX_ROW_ID:
+    if not is_row_id(visit_id):
         # No row can have it (the CLI and imports pass ids straight from their input).
         raise NotFound()
     visit = await session.get(Visit, visit_id, with_for_update=for_update)

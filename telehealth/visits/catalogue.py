@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Final, NoReturn
 
+from telehealth.usstates import US_STATES
+
 __all__ = [
     "Catalogue",
     "Ingredient",
@@ -50,13 +52,6 @@ _RANK: Final[Mapping[Schedule, int]] = {
     Schedule.V: 1,
 }
 
-# Two-letter codes of the states, DC and the territories where a patient can be located.
-_STATE_CODES: Final = (
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
-    "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY "
-    "AS GU MP PR VI"
-)
-_STATES: Final[frozenset[str]] = frozenset(_STATE_CODES.split())
 
 _SCHEDULE_VALUES: Final[frozenset[str]] = frozenset(schedule.value for schedule in Schedule)
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -138,7 +133,7 @@ def _normalise_state(state: str | None) -> str | None:
     if state is None:
         return None
     code = state.strip().upper()
-    if code not in _STATES:
+    if code not in US_STATES:
         raise ValueError(f"not a two-letter US state or territory code: {state!r}")
     return code
 
@@ -495,7 +490,7 @@ def _parse_state_overrides(
     for row in _rows(value, "state_overrides", _STATE_KEYS):
         state = row.text("state")
         row.where = f"{row.where} ({state} {row.raw('ingredient') or row.raw('product')})"
-        if state not in _STATES:
+        if state not in US_STATES:
             row.fail(f"state {state!r} is not a two-letter US state code")
         ingredient = row.optional_text("ingredient")
         product = row.optional_text("product")

@@ -33,6 +33,7 @@ from telehealth.auth.coverage import covered_on
 from telehealth.auth.models import PatientProfile, PrescriberProfile
 from telehealth.config import FEDERAL_FLEXIBILITY_END, Settings
 from telehealth.errors import PermissionDenied
+from telehealth.visits import states
 from telehealth.visits.catalogue import Catalogue, Schedule, ScheduleDecision, load_catalogue
 from telehealth.visits.models import (
     InPersonEvaluation,
@@ -48,7 +49,6 @@ RULES_REVISION = "2026-11-27.2"
 STATUTE = "Ryan Haight Act, 21 U.S.C. 829(e)"
 FLEXIBILITY_CITATION = "21 CFR 1307.41 telemedicine flexibilities (90 FR 61301)"
 # Statuses in which the patient has arrived: checked in, seen, or seen and done.
-ARRIVED = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
 
 
 class Rule(StrEnum):
@@ -598,7 +598,7 @@ async def check_controlled_order(
     # that ended less than a day ago. An old finished visit is evidence, not presence.
     visit_in_person = (
         visit.modality is Modality.in_person
-        and visit.status in ARRIVED
+        and visit.status in states.ATTENDED
         and visit.patient_id == patient_id
         and visit.prescriber_id == prescriber_id
         and (

@@ -23,13 +23,13 @@ from telehealth.auth.models import PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor
 from telehealth.auth.service import check_state
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
+from telehealth.visits import states
 from telehealth.visits.access import get_visit_for, is_participant
 from telehealth.visits.models import Modality, Visit, VisitEvent, VisitStatus
 
 JOIN_EARLY = timedelta(minutes=30)
 # What the check-in form sends for "I am outside the United States right now".
 OUTSIDE_US = "outside_us"
-LIVE = (VisitStatus.booked, VisitStatus.waiting, VisitStatus.in_progress)
 NOT_JOINABLE = "This visit is not available to join. Check the link and the visit time."
 
 
@@ -94,7 +94,7 @@ async def authorize_join(
     if (
         not is_participant(actor, visit)
         or visit.modality is not Modality.telehealth
-        or visit.status not in LIVE
+        or visit.status not in states.ACTIVE
         or not within_window(visit, now)
     ):
         audit.record(
@@ -130,7 +130,7 @@ async def check_in(
             field="location_state",
         )
     state = check_state(location_state, "location_state")
-    if visit.status in (VisitStatus.waiting, VisitStatus.in_progress):
+    if visit.status in states.IN_CALL:
         return visit
     if visit.status is not VisitStatus.booked:
         raise InvalidTransition(
@@ -253,7 +253,7 @@ async def report_media(
     visit = await get_visit_for(session, actor, visit_id, for_update=True)
     if not is_participant(actor, visit):
         raise NotFound()
-    if visit.status not in (VisitStatus.waiting, VisitStatus.in_progress):
+    if visit.status not in states.IN_CALL:
         raise InvalidTransition("This visit is not in a call.")
     role = role_in(actor, visit)
     if await media_report_changes(session, visit_id=visit_id, role=role, connected=connected):
@@ -289,7 +289,7 @@ async def complete_visit(
     visit = await _prescriber_visit(session, actor, visit_id)
     if visit.status is VisitStatus.finished:
         return visit
-    if visit.status not in (VisitStatus.waiting, VisitStatus.in_progress):
+    if visit.status not in states.IN_CALL:
         raise InvalidTransition(
             "Only a visit the patient has checked in to can be completed.", code="not_started"
         )

@@ -18,15 +18,15 @@ from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import PatientProfile, Role, User
 from telehealth.auth.policy import Actor
+from telehealth.db import is_row_id
 from telehealth.errors import Conflict, NotFound
-from telehealth.visits.access import MAX_ROW_ID
+from telehealth.visits import states
 from telehealth.visits.models import (
     MedicationEvent,
     MedicationOrder,
     MedicationStatus,
     PatientMedication,
     Visit,
-    VisitStatus,
 )
 
 
@@ -51,9 +51,6 @@ class MedicationList:
     actor_names: dict[int, str]
 
 
-ATTENDED = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
-
-
 async def treats(session: AsyncSession, prescriber_id: int, patient_id: int) -> bool:
     """A prescriber treats a patient once the patient has come to one of their visits
     (checked in, in progress or finished). A booking alone, or a no-show, is not care."""
@@ -63,7 +60,7 @@ async def treats(session: AsyncSession, prescriber_id: int, patient_id: int) -> 
             .where(
                 col(Visit.patient_id) == patient_id,
                 col(Visit.prescriber_id) == prescriber_id,
-                col(Visit.status).in_(ATTENDED),
+                col(Visit.status).in_(states.ATTENDED),
             )
             .limit(1)
         )
@@ -91,7 +88,7 @@ async def ensure_chart_access(
     if not allowed:
         # Under the patient, when there is one: their access report must show attempts on
         # their chart (the caller still sees a plain 404).
-        exists = 1 <= patient_id <= MAX_ROW_ID and (
+        exists = is_row_id(patient_id) and (
             await session.get(PatientProfile, patient_id) is not None
         )
         audit.record(

@@ -31,9 +31,6 @@ class VisitStatus(StrEnum):
     noshow = "noshow"
 
 
-ACTIVE_STATUSES = (VisitStatus.booked, VisitStatus.waiting, VisitStatus.in_progress)
-
-
 class Visit(SQLModel, table=True):
     __tablename__ = "visits"
 

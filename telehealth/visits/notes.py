@@ -20,6 +20,7 @@ from telehealth.audit import Action
 from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, InvalidInput, NotFound
+from telehealth.visits import states
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import (
     NoteAddendum,
@@ -34,7 +35,6 @@ SECTIONS = ("subjective", "objective", "assessment", "plan")
 MAX_SECTION = 50_000
 MAX_ADDENDUM = 20_000
 # The prescriber writes from the moment the patient checks in (API.md), and after the visit.
-WRITABLE_STATUSES = (VisitStatus.waiting, VisitStatus.in_progress, VisitStatus.finished)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def can_write_notes(actor: Actor, visit: Visit) -> bool:
         actor.role is Role.prescriber
         and actor.visit_scope is None
         and actor.user_id == visit.prescriber_id
-        and visit.status in WRITABLE_STATUSES
+        and visit.status in states.ATTENDED
     )
 
 
@@ -71,9 +71,9 @@ def note_permissions(actor: Actor, visit: Visit, status: NoteStatus) -> dict[str
 
 
 def ensure_visit_open_for_writing(visit: Visit) -> None:
-    if visit.status in WRITABLE_STATUSES:
+    if visit.status in states.ATTENDED:
         return
-    if visit.status in (VisitStatus.cancelled, VisitStatus.noshow):
+    if visit.status in states.VOID:
         raise Conflict(
             f"This visit is {visit.status.value}: nothing can be written or ordered on it.",
             code="visit_closed",

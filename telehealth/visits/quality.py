@@ -13,9 +13,10 @@ from sqlmodel import col
 
 from telehealth.auth.policy import Actor
 from telehealth.errors import InvalidTransition, NotFound, RateLimited
+from telehealth.visits import states
 from telehealth.visits.access import get_visit_for, is_participant
 from telehealth.visits.lifecycle import record_call_event, role_in
-from telehealth.visits.models import VisitEvent, VisitStatus
+from telehealth.visits.models import VisitEvent
 
 QUALITY_EVENT = "call_quality"
 # One sample per participant per interval is plenty to see a struggling call; it also
@@ -40,7 +41,7 @@ async def record_call_quality(
     visit = await get_visit_for(session, actor, visit_id)
     if not is_participant(actor, visit):
         raise NotFound()
-    if visit.status not in (VisitStatus.waiting, VisitStatus.in_progress):
+    if visit.status not in states.IN_CALL:
         raise InvalidTransition("This visit is not in a call.")
     role = role_in(actor, visit)
     last = (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from telehealth.signaling.precall import PRECALL
+from telehealth.keys import PRECALL
 from tests.builders import PASSWORD, Cast
 
 pytestmark = pytest.mark.e2e

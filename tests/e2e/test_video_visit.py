@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
-from telehealth.signaling.server import SIGNALING
+from telehealth.keys import SIGNALING
 from telehealth.visits.models import Visit, VisitStatus
 from tests.builders import PASSWORD, Cast, login
 

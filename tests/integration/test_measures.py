@@ -344,7 +344,8 @@ async def test_escalation_happens_once_with_two_processes(
 ):
     """Two server processes on one database, the clock moved past the escalation time:
     exactly one escalation, one email per administrator with an address, one audit entry."""
-    from telehealth.app import ENGINE, ESCALATOR, create_app
+    from telehealth.app import create_app
+    from telehealth.keys import ENGINE, ESCALATOR
 
     await make_user(sessionmaker, "admin", "avery", email="avery@example.org")
     await make_user(sessionmaker, "admin", "blake", email="blake@example.org")
@@ -391,7 +392,7 @@ async def test_escalation_happens_once_with_two_processes(
 async def test_an_escalated_alert_reaches_the_administrators_dashboard(
     app, server, client, sessionmaker, cast: Cast, visit: int, clock
 ):
-    from telehealth.app import ESCALATOR
+    from telehealth.keys import ESCALATOR
 
     ada_socket = VisitsSocket(
         str(server.make_url("/")), await session_token(sessionmaker, cast.ada, now=clock.now)

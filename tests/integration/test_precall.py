@@ -17,7 +17,7 @@ from aiortc import (
 )
 from av import VideoFrame
 
-from telehealth.signaling.precall import PRECALL
+from telehealth.keys import PRECALL
 from tests.builders import login
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from telehealth.audit import AuditEntry
-from telehealth.signaling.server import SIGNALING
+from telehealth.keys import SIGNALING
 from telehealth.visits.models import VisitEvent
 from tests.builders import Cast, VisitsSocket, make_visit, session_token
 

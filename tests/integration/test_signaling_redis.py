@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
-from telehealth.signaling.server import SIGNALING
+from telehealth.keys import SIGNALING
 from tests.builders import Cast, VisitsSocket, disconnected, free_port, make_visit, session_token
 
 pytestmark = pytest.mark.timeout(60)

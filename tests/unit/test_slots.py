@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from telehealth import timefmt
 from telehealth.scheduling import slots as sl
 
 NY = ZoneInfo("America/New_York")
@@ -158,8 +159,8 @@ def test_a_range_must_end_after_it_starts_but_may_end_at_midnight():
 
 def test_times_are_shown_in_the_readers_zone_with_the_zone_named():
     when = utc(2026, 3, 3, 15)
-    assert sl.format_local(when, "America/New_York") == "Tue 3 Mar, 10:00 AM EST"
-    assert sl.format_local(when, LA) == "Tue 3 Mar, 7:00 AM PST"
+    assert timefmt.format_local(when, "America/New_York") == "Tue 3 Mar, 10:00 AM EST"
+    assert timefmt.format_local(when, LA) == "Tue 3 Mar, 7:00 AM PST"
 
 
 def test_cells_cover_a_visit_in_five_minute_steps():
