@@ -222,7 +222,9 @@ def _operation(
     for status, answer in (spec.responses or {200: None}).items():
         text, model = answer if isinstance(answer, tuple) else ("OK", answer)
         responses[str(status)] = {"description": text}
-        if model is not None:
+        if isinstance(model, str):
+            responses[str(status)]["content"] = {model: {"schema": S}}
+        elif model is not None:
             responses[str(status)]["content"] = {
                 "application/json": {"schema": _schema(model, "serialization", components)}
             }

@@ -22,8 +22,9 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
-# A response: a model (JSON body), None (no body), or (description, model or None).
-Response = type[BaseModel] | None | tuple[str, type[BaseModel] | None]
+# A response: a model (JSON body), None (no body), or (description, model or None), or
+# (description, media type) for a body that is not JSON, such as "text/csv".
+Response = type[BaseModel] | None | tuple[str, type[BaseModel] | str | None]
 
 
 @dataclass(frozen=True)
