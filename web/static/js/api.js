@@ -1,7 +1,7 @@
 // The pages' one way to call the JSON API.
 //
-// api(method, url, body?, {keepalive}?) answers the JSON body of a 2xx answer (null for a
-// 204) and throws an ApiError for anything else, with the server's `code`, `message` and
+// api(method, url, body?, {keepalive, signingIn}?) answers the JSON body of a 2xx answer
+// (null for a 204) and throws an ApiError for anything else, with the server's `code`, `message` and
 // `field` (and the whole error object as `details`, for extras such as a stale note's
 // `current` or a refused order's `book_url`). A failed connection is an ApiError too, with
 // status 0 and code "network".
@@ -12,7 +12,8 @@
 //
 // A 401 means the session ended (idle logoff, its lifetime, a moved visit, signed out
 // elsewhere): the one reaction is sessionEnded(), which sends the person to the sign-in
-// page, and that page says why.
+// page, and that page says why. A call that signs in (`signingIn`: a link page's date of
+// birth) is the exception: its 401 is its answer, for the page to show.
 
 export class ApiError extends Error {
   // `explained`: the server sent an error object (not a proxy's page or a dropped line).
@@ -55,7 +56,7 @@ export function sessionEnded(code) {
   window.location.assign(SIGN_IN_AGAIN[code] || `/login?signed_out=1&next=${encodeURIComponent(here)}`);
 }
 
-export async function api(method, url, body, { keepalive = false } = {}) {
+export async function api(method, url, body, { keepalive = false, signingIn = false } = {}) {
   const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin", keepalive };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
@@ -74,7 +75,6 @@ export async function api(method, url, body, { keepalive = false } = {}) {
   const error = explained ? data.error : {
     code: `http_${response.status}`, message: `The server answered ${response.status}. Try again.`,
   };
-  // A wrong password is a 401 too, but no session ended.
-  if (response.status === 401 && error.code !== "invalid_credentials") sessionEnded(error.code);
+  if (response.status === 401 && !signingIn) sessionEnded(error.code);
   throw new ApiError(response.status, error, { explained });
 }

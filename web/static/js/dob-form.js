@@ -30,7 +30,7 @@ export function dateOfBirthForm({ form, error, input, url, answered }) {
     button.disabled = true;
     let data;
     try {
-      data = await api("POST", url, { token, date_of_birth: input.value });
+      data = await api("POST", url, { token, date_of_birth: input.value }, { signingIn: true });
     } catch (error) {
       button.disabled = false;
       if (error.offline) show("Could not reach the server. Check your internet connection and try again.");
