@@ -1,10 +1,10 @@
 // The pages' one way to call the JSON API.
 //
 // api(method, url, body?, {keepalive, signingIn}?) answers the JSON body of a 2xx answer
-// (null for a 204) and throws an ApiError for anything else, with the server's `code`, `message` and
-// `field` (and the whole error object as `details`, for extras such as a stale note's
-// `current` or a refused order's `book_url`). A failed connection is an ApiError too, with
-// status 0 and code "network".
+// (null for a 204) and throws an ApiError for anything else, with the server's `code`,
+// `message` and `field` (and the whole error object as `details`, for extras such as a
+// stale note's `current` or a refused order's `book_url`). A failed connection is an
+// ApiError too, with status 0 and code "network".
 //
 // What the server expects of a call from a page: the body as JSON with
 // `Content-Type: application/json` (the CSRF defence of JSON routes: a cross-site form
