@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from telehealth.http.context import (
 )
 from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
 from telehealth.notify import announce
-from telehealth.scheduling import policy
+from telehealth.scheduling import permissions, policy
 from telehealth.scheduling import service as svc
 from telehealth.signaling.server import after_commit
 from telehealth.timefmt import format_local, format_time
@@ -131,13 +132,8 @@ def visit_json(request: web.Request, actor: Actor, view: svc.VisitView) -> dict[
         body["join_url"] = joinlinks.join_url(settings.base_url, visit, settings.secret_key)
     if actor.role in (Role.scheduler, Role.admin) and visit.cancel_reason:
         body["cancel_reason"] = visit.cancel_reason
-    at = now(request)
-    body["can"] = {
-        "reschedule": policy.can_reschedule(actor, visit),
-        "cancel": policy.can_cancel(actor, visit, has_records=view.has_records),
-        "noshow": policy.can_mark_noshow(actor, visit, at, has_records=view.has_records),
-        "invite": announce.can_resend_invitation(actor, visit, at),
-    }
+    can = permissions.visit_can(actor, visit, now(request), has_records=view.has_records)
+    body["can"] = asdict(can)
     return body
 
 

@@ -58,6 +58,7 @@ async def patient_visit_page(request: web.Request) -> web.StreamResponse:
             "visit": visit,
             "is_video": visit.modality is Modality.telehealth,
             "is_over": visit.status in states.ENDED,
+            "checked_in": visit.status in states.IN_CALL,
             "prescriber_name": prescriber.full_name,
             "when": format_long(visit.start, profile.timezone),
             "home_state": visit.location_state or profile.state,

@@ -580,14 +580,35 @@ async def test_booking_and_reading_are_audited_with_the_patient(
 
 async def test_each_reader_is_told_which_changes_they_may_make(sam, cast, clock, new_client):
     visit = await book(sam, cast, TUESDAY_10_NY)
-    assert visit["can"] == {"reschedule": True, "cancel": True, "noshow": False, "invite": True}
+    assert visit["can"] == {
+        "reschedule": True,
+        "cancel": True,
+        "noshow": False,
+        "invite": True,
+        "join": False,  # the front desk sends the link; it does not join the call
+        "calendar": True,
+    }
     alice = await as_user(new_client, cast.alice)
     mine = await (await alice.get(f"/api/visits/{visit['id']}")).json()
-    assert mine["can"] == {"reschedule": False, "cancel": False, "noshow": False, "invite": False}
+    assert mine["can"] == {
+        "reschedule": False,
+        "cancel": False,
+        "noshow": False,
+        "invite": False,
+        "join": True,
+        "calendar": True,
+    }
     clock.set(TUESDAY_10_NY + timedelta(minutes=5))
     bob = await as_user(new_client, cast.bob)
     his = await (await bob.get(f"/api/visits/{visit['id']}")).json()
-    assert his["can"] == {"reschedule": False, "cancel": False, "noshow": True, "invite": False}
+    assert his["can"] == {
+        "reschedule": False,
+        "cancel": False,
+        "noshow": True,
+        "invite": False,
+        "join": True,
+        "calendar": True,
+    }
 
 
 async def test_the_week_view_labels_slots_in_the_prescribers_zone_and_the_patients(

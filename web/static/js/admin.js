@@ -1,5 +1,6 @@
 // Admin home: list accounts, create one, unlock or deactivate.
-import { api, el } from "./api.js";
+import { api } from "./api.js";
+import { el } from "./dom.js";
 import { confirmAction } from "./confirm.js";
 
 const tbody = document.querySelector("#accounts tbody");
@@ -100,8 +101,7 @@ form.addEventListener("submit", async (event) => {
   } catch (err) {
     errorBox.textContent = err.message;
     errorBox.hidden = false;
-    const field = err.body && err.body.error && err.body.error.field;
-    const input = field && form.querySelector(`[name="${field}"]`);
+    const input = err.field && form.querySelector(`[name="${err.field}"]`);
     if (input) input.focus();
   }
 });

@@ -1,40 +1,80 @@
-// Calling the JSON API from the pages. One core (`call` in record-api.js never throws and
-// answers {ok, status, data, error}); this module adds the throwing form and a DOM builder.
-import { api as call } from "./record-api.js";
+// The pages' one way to call the JSON API.
+//
+// api(method, url, body?, {keepalive, signingIn}?) answers the JSON body of a 2xx answer
+// (null for a 204) and throws an ApiError for anything else, with the server's `code`,
+// `message` and `field` (and the whole error object as `details`, for extras such as a
+// stale note's `current` or a refused order's `book_url`). A failed connection is an
+// ApiError too, with status 0 and code "network".
+//
+// What the server expects of a call from a page: the body as JSON with
+// `Content-Type: application/json` (the CSRF defence of JSON routes: a cross-site form
+// cannot send that type), from the same origin, with the session cookie.
+//
+// A 401 means the session ended (idle logoff, its lifetime, a moved visit, signed out
+// elsewhere): the one reaction is sessionEnded(), which sends the person to the sign-in
+// page, and that page says why. A call that signs in (`signingIn`: a link page's date of
+// birth) is the exception: its 401 is its answer, for the page to show.
 
 export class ApiError extends Error {
-  constructor(status, error) {
-    super((error && error.message) || `The server answered ${status}.`);
+  // `explained`: the server sent an error object (not a proxy's page or a dropped line).
+  constructor(status, error, { explained = false } = {}) {
+    super(error.message);
+    this.name = "ApiError";
     this.status = status;
-    this.code = (error && error.code) || "error";
-    this.body = { error };
+    this.code = error.code;
+    this.field = error.field ?? null;
+    this.details = error;
+    this.explained = explained;
+  }
+
+  get offline() {
+    return this.status === 0;
+  }
+
+  // The server's own message, or the page's words for what went wrong when it sent none.
+  messageOr(fallback) {
+    return this.explained ? this.message : fallback;
   }
 }
 
-// Throws ApiError on failure; on an idle logoff goes to the sign-in page.
-export async function api(method, url, body) {
-  const result = await call(method, url, body);
-  if (result.ok) return result.data;
-  if (result.status === 401 && result.error.code === "session_expired") {
-    window.location.assign("/login?expired=1");
-  }
-  throw new ApiError(result.status, result.error);
+const NETWORK = {
+  code: "network",
+  message: "Could not reach the server. Check your connection and try again; nothing you typed is lost.",
+};
+
+// Where the sign-in page is told why the session ended (it shows the matching notice).
+const SIGN_IN_AGAIN = {
+  session_expired: "/login?expired=1",
+  visit_changed: "/login?visit_changed=1",
+};
+let leaving = false;
+
+export function sessionEnded(code) {
+  if (leaving) return;
+  leaving = true;
+  const here = `${window.location.pathname}${window.location.search}`;
+  window.location.assign(SIGN_IN_AGAIN[code] || `/login?signed_out=1&next=${encodeURIComponent(here)}`);
 }
 
-// el("button", {class, text, dataset: {...}, onclick: fn, "aria-label": "..."}, ...children)
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
+export async function api(method, url, body, { keepalive = false, signingIn = false } = {}) {
+  const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin", keepalive };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
   }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch {
+    throw new ApiError(0, NETWORK);
   }
-  return node;
+  let data = null;
+  try { data = await response.json(); } catch { data = null; }
+  if (response.ok) return data;
+  const explained = Boolean(data && data.error);
+  const error = explained ? data.error : {
+    code: `http_${response.status}`, message: `The server answered ${response.status}. Try again.`,
+  };
+  if (response.status === 401 && !signingIn) sessionEnded(error.code);
+  throw new ApiError(response.status, error, { explained });
 }

@@ -1,5 +1,7 @@
 // The prescriber's own booking page: free times on their calendar, a confirmation, booked.
-import { api, el, MODALITIES, VISIT_TYPES, say } from "./scheduling-api.js";
+import { api } from "./api.js";
+import { el, say } from "./dom.js";
+import { MODALITIES, VISIT_TYPES } from "./visit-words.js";
 import { confirmAction } from "./confirm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,10 +22,10 @@ async function book(slot) {
   });
   if (!sure) return;
   try {
-    const visit = await api("/api/visits", { method: "POST", body: {
+    const visit = await api("POST", "/api/visits", {
       patient_id: Number(app.dataset.patientId), prescriber_id: Number(app.dataset.prescriberId),
       start: slot.start, visit_type: type, modality,
-    } });
+    });
     await load();
     say(status, `Booked ${app.dataset.patientName} for ${visit.display.start} `
       + `(${MODALITIES[visit.modality].toLowerCase()}). You can close this tab.`, "success");
@@ -42,7 +44,7 @@ async function load() {
   const week = $("week");
   week.setAttribute("aria-busy", "true");
   try {
-    const data = await api(`/api/schedule/week?${params}`);
+    const data = await api("GET", `/api/schedule/week?${params}`);
     state.week = data.week_start;
     state.prev = data.prev_week;
     state.next = data.next_week;

@@ -12,6 +12,7 @@
 // so the polite peer lets the impolite one offer first and does not restart a working
 // connection itself; a watchdog replaces any connection that does not come up.
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import { api } from "./api.js";
 
 const OUTBOX_LIMIT = 200;
 const DISCONNECTED_GRACE_MS = 2500;
@@ -244,12 +245,9 @@ export class VisitCall extends EventTarget {
 
   async iceServersFromApi() {
     try {
-      const response = await fetch(`/api/visits/${this.visitId}/ice-servers`);
-      if (response.ok) {
-        const data = await response.json();
-        this.iceTransportPolicy = data.iceTransportPolicy === "relay" ? "relay" : "all";
-        return data.iceServers || [];
-      }
+      const data = await api("GET", `/api/visits/${this.visitId}/ice-servers`);
+      this.iceTransportPolicy = data.iceTransportPolicy === "relay" ? "relay" : "all";
+      return data.iceServers || [];
     } catch (err) {
       console.warn("could not load ICE servers", err);
     }
@@ -600,21 +598,3 @@ export function stopStream(stream) {
   if (stream) for (const track of stream.getTracks()) track.stop();
 }
 
-export async function postJson(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body || {}),
-  });
-  let data = {};
-  try {
-    data = await response.json();
-  } catch {
-    data = {};
-  }
-  return { ok: response.ok, status: response.status, data };
-}
-
-export function errorMessage(data, fallback) {
-  return (data && data.error && data.error.message) || fallback;
-}

@@ -1,7 +1,9 @@
 // The date-of-birth form of a link page (the join link, the questionnaire link): checks the
 // field, posts the link's token with the date, then hands the answer to the page.
 // The token is read from the address bar and sent in the JSON body only.
-import { api } from "./record-api.js";
+// `answered(data, null, show)` after a success, `answered(null, error, show)` after a refusal
+// (an ApiError: its `status`, `code` and `message` say what to do).
+import { api } from "./api.js";
 
 export function dateOfBirthForm({ form, error, input, url, answered }) {
   const token = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() || "");
@@ -26,12 +28,16 @@ export function dateOfBirthForm({ form, error, input, url, answered }) {
     }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    const result = await api("POST", url, { token, date_of_birth: input.value });
-    button.disabled = false;
-    if (result.status === 0) {
-      show("Could not reach the server. Check your internet connection and try again.");
+    let data;
+    try {
+      data = await api("POST", url, { token, date_of_birth: input.value }, { signingIn: true });
+    } catch (error) {
+      button.disabled = false;
+      if (error.offline) show("Could not reach the server. Check your internet connection and try again.");
+      else answered(null, error, show);
       return;
     }
-    answered(result, show);
+    button.disabled = false;
+    answered(data, null, show);
   });
 }

@@ -1,6 +1,8 @@
 // Automatic logoff, as the user sees it: activity on the page (or an active call) keeps the
 // server session alive; a minute before the idle limit a notice appears; at the limit the
 // page goes to the sign-in page. The server enforces the limit on its own either way.
+import { api, sessionEnded } from "./api.js";
+
 const minutes = Number(document.body.dataset.idleMinutes || 15);
 const limit = minutes * 60_000;
 let lastActivity = Date.now();
@@ -33,10 +35,9 @@ function hideNotice() {
 async function ping() {
   lastPing = Date.now();
   try {
-    const response = await fetch("/api/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (response.status === 401) location.assign("/login?expired=1");
+    await api("GET", "/api/me");
   } catch {
-    // Offline for a moment: the next tick tries again.
+    // Offline for a moment: the next tick tries again. (A 401: api() has gone to sign-in.)
   }
 }
 
@@ -45,7 +46,7 @@ setInterval(() => {
   if (inCall()) lastActivity = now;
   const idleFor = now - lastActivity;
   if (idleFor >= limit) {
-    location.assign("/login?expired=1");
+    sessionEnded("session_expired");
     return;
   }
   if (limit - idleFor <= 60_000) showNotice(Math.ceil((limit - idleFor) / 1000));

@@ -1,12 +1,15 @@
 // The patient's visit page: device check → check-in (where are you now?) → waiting room → call.
 import { DeviceCheck } from "./device-check.js";
-import { VisitCall, errorMessage, postJson, stopStream, wireMediaButtons } from "./call-core.js";
+import { api } from "./api.js";
+import { VisitCall, stopStream, wireMediaButtons } from "./call-core.js";
 import { wireQuality } from "./call-quality.js";
 
 const app = document.getElementById("visit-app");
 const $ = (id) => document.getElementById(id);
 const visitId = Number(app.dataset.visitId);
 let visitStatus = app.dataset.status;
+// The server says whether the patient has checked in already (a reload of a visit under way).
+let checkedIn = app.dataset.checkedIn === "true";
 const statusLine = $("call-status");
 const steps = ["step-devices", "step-checkin", "step-call", "step-ended", "step-left", "step-replaced"];
 
@@ -42,13 +45,9 @@ const check = new DeviceCheck({
 let localStream = null;
 let call = null;
 
-function alreadyCheckedIn() {
-  return visitStatus === "waiting" || visitStatus === "in_progress";
-}
-
 function afterDevices() {
   localStream = check.finish();
-  if (alreadyCheckedIn()) {
+  if (checkedIn) {
     startCall();
   } else {
     show("step-checkin");
@@ -65,7 +64,7 @@ check.addEventListener("started", (event) => {
   } else {
     say("Your camera is on. Check the picture and the microphone level, then continue.");
     // Coming back to a visit already under way (a reload): go straight back in.
-    if (alreadyCheckedIn()) afterDevices();
+    if (checkedIn) afterDevices();
   }
 });
 
@@ -75,16 +74,18 @@ $("checkin-form").addEventListener("submit", async (event) => {
   error.hidden = true;
   const button = event.submitter || event.target.querySelector("button[type=submit]");
   button.disabled = true;
-  const { ok, data } = await postJson(`/api/visits/${visitId}/check-in`, {
-    location_state: $("location_state").value,
-  }).catch(() => ({ ok: false, data: {} }));
-  button.disabled = false;
-  if (!ok) {
-    error.textContent = errorMessage(data, "Check-in did not work. Check your connection and try again.");
+  let data;
+  try {
+    data = await api("POST", `/api/visits/${visitId}/check-in`, { location_state: $("location_state").value });
+  } catch (refused) {
+    button.disabled = false;
+    error.textContent = refused.messageOr("Check-in did not work. Check your connection and try again.");
     error.hidden = false;
     error.focus && error.focus();
     return;
   }
+  button.disabled = false;
+  checkedIn = true;
   visitStatus = data.status || "waiting";
   startCall();
 });

@@ -1,7 +1,8 @@
 // Pre-call connection test: send our camera to the server's test peer, get it back, and
 // time pings on the "rtt" data channel. The offer is sent whole (non-trickle).
 import { explainMediaError, renderHelp } from "./device-check.js";
-import { errorMessage, postJson, stopStream } from "./call-core.js";
+import { api } from "./api.js";
+import { stopStream } from "./call-core.js";
 
 const app = document.getElementById("precall-app");
 const $ = (id) => document.getElementById(id);
@@ -36,14 +37,11 @@ async function iceConfiguration() {
     : ["/api/precall/ice-servers"];
   for (const url of sources) {
     try {
-      const response = await fetch(url);
-      if (response.ok) {
-        const data = await response.json();
-        return {
-          iceServers: data.iceServers || [],
-          iceTransportPolicy: data.iceTransportPolicy === "relay" ? "relay" : "all",
-        };
-      }
+      const data = await api("GET", url);
+      return {
+        iceServers: data.iceServers || [],
+        iceTransportPolicy: data.iceTransportPolicy === "relay" ? "relay" : "all",
+      };
     } catch {
       // Try the next source, then plain STUN below.
     }
@@ -151,12 +149,14 @@ async function start() {
   });
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  const { ok, status, data } = await postJson("/api/precall/offer", {
-    sdp: pc.localDescription.sdp,
-    type: pc.localDescription.type,
-  }).catch(() => ({ ok: false, status: 0, data: {} }));
-  if (!ok) {
-    say(errorMessage(data, status === 0
+  let data;
+  try {
+    data = await api("POST", "/api/precall/offer", {
+      sdp: pc.localDescription.sdp,
+      type: pc.localDescription.type,
+    });
+  } catch (error) {
+    say(error.messageOr(error.offline
       ? "Could not reach our server. Check your internet connection."
       : "The test could not start. Try again in a minute."));
     stateText.textContent = "Not started";
@@ -180,7 +180,7 @@ function closeServerPeer() {
   if (!peerId) return Promise.resolve();
   const id = peerId;
   peerId = null;
-  return fetch(`/api/precall/${encodeURIComponent(id)}`, { method: "DELETE", keepalive: true })
+  return api("DELETE", `/api/precall/${encodeURIComponent(id)}`, undefined, { keepalive: true })
     .catch(() => {});
 }
 

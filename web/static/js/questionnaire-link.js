@@ -6,8 +6,8 @@ dateOfBirthForm({
   error: document.getElementById("ql-error"),
   input: document.getElementById("date_of_birth"),
   url: "/api/questionnaire-link",
-  answered({ ok, data, error }, show) {
-    if (ok) window.location.replace(data.next);
+  answered(data, error, show) {
+    if (!error) window.location.replace(data.next);
     else show(error.message);
   },
 });

@@ -5,7 +5,7 @@
 // when the page can. Submitting is one request; the server scores it. If a safety question
 // (PHQ-9 item 9) is answered above 0, the crisis resources show at once on submitting,
 // from the page itself, whatever the network does.
-import { api } from "./record-api.js";
+import { api } from "./api.js";
 
 const app = document.getElementById("q-app");
 const visitId = app.dataset.visitId;
@@ -42,6 +42,16 @@ function clearLocal(instrument) {
 
 function say(text) {
   status.textContent = text;
+}
+
+// A draft or a submission: answers {data} or {error}, never throws (a draft in flight is
+// awaited by the submission that follows it).
+async function send(instrument, body) {
+  try {
+    return { data: await api("PUT", `/api/visits/${visitId}/questionnaires/${instrument}`, body) };
+  } catch (error) {
+    return { error };
+  }
 }
 
 function showCrisis({ told }) {
@@ -122,27 +132,24 @@ class Questionnaire {
     if (this.sending || !this.unsent || this.form.dataset.status === "submitted") return;
     const answers = answersOf(this.form);
     this.unsent = false;
-    this.sending = api("PUT", `/api/visits/${visitId}/questionnaires/${this.instrument}`, {
-      answers,
-      submit: false,
-    });
-    const result = await this.sending;
+    this.sending = send(this.instrument, { answers, submit: false });
+    const { error } = await this.sending;
     this.sending = null;
-    if (result.ok) {
+    if (!error) {
       if (!this.unsent) saveLocal(this.instrument, { answers, unsent: false });
       say("Your answers are saved.");
       if (this.unsent) this.flush();
       return;
     }
-    if (result.error.code === "already_submitted") {
+    if (error.code === "already_submitted") {
       this.markSubmitted();
       return;
     }
     this.unsent = true;
-    if (result.status === 0) {
+    if (error.offline) {
       say("You are offline. Your answers are kept on this device and will be sent when you are back online.");
     } else {
-      say(result.error.message);
+      say(error.message);
     }
   }
 
@@ -170,22 +177,19 @@ class Questionnaire {
     const button = this.form.querySelector("button[type=submit]");
     button.disabled = true;
     if (this.sending) await this.sending;
-    const result = await api("PUT", `/api/visits/${visitId}/questionnaires/${this.instrument}`, {
-      answers,
-      submit: true,
-    });
+    const { data, error } = await send(this.instrument, { answers, submit: true });
     button.disabled = false;
-    if (result.ok || result.error.code === "already_submitted") {
-      if (result.ok && result.data.safety_alert) showCrisis({ told: true });
+    if (!error || error.code === "already_submitted") {
+      if (data && data.safety_alert) showCrisis({ told: true });
       this.markSubmitted();
       return;
     }
     this.unsent = true;
     saveLocal(this.instrument, { answers, unsent: true });
-    if (result.status === 0) {
+    if (error.offline) {
       this.fail("Could not send: you seem to be offline. Your answers are kept on this device; press the button again when you are back online.");
     } else {
-      this.fail(result.error.message);
+      this.fail(error.message);
     }
   }
 

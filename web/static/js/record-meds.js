@@ -1,5 +1,6 @@
 // The patient's allergies and medication list, with the history of each line.
-import { api, show, setText, when } from "./record-api.js";
+import { api } from "./api.js";
+import { show, setText, when } from "./dom.js";
 
 const KIND_WORDS = { started: "Started", dose_changed: "Dose changed", renewed: "Renewed", stopped: "Stopped" };
 
@@ -49,11 +50,12 @@ export function initMeds(root) {
 
   async function stop(med, button) {
     button.disabled = true;
-    const result = await api("POST", `${url}/${med.id}/stop`);
-    if (!result.ok) {
+    try {
+      await api("POST", `${url}/${med.id}/stop`);
+    } catch (error) {
       button.disabled = false;
       show(errorBox, true);
-      setText(errorBox, result.error.message);
+      setText(errorBox, error.message);
       return;
     }
     show(errorBox, false);
@@ -61,13 +63,14 @@ export function initMeds(root) {
   }
 
   async function load() {
-    const result = await api("GET", url);
-    if (!result.ok) {
+    let data;
+    try {
+      data = await api("GET", url);
+    } catch (error) {
       show(errorBox, true);
-      setText(errorBox, result.error.message);
+      setText(errorBox, error.message);
       return;
     }
-    const data = result.data;
     setText(allergies, data.allergies.length ? data.allergies.join(", ") : "None recorded");
     const active = data.medications.filter((m) => m.status === "active");
     const old = data.medications.filter((m) => m.status !== "active");

@@ -1,6 +1,7 @@
 // The note editor: autosave (debounced, carrying the version it is based on), conflict
 // resolution that never drops what was typed, signing and addenda.
-import { api, show, setText, when } from "./record-api.js";
+import { api } from "./api.js";
+import { show, setText, when } from "./dom.js";
 import { confirmAction } from "./confirm.js";
 
 const SECTIONS = ["subjective", "objective", "assessment", "plan"];
@@ -83,9 +84,9 @@ export function initNote(root) {
   }
 
   async function load() {
-    const result = await api("GET", url);
-    if (!result.ok) { show(errorBox, true); setText(errorBox, result.error.message); return; }
-    render(result.data);
+    let note;
+    try { note = await api("GET", url); } catch (error) { show(errorBox, true); setText(errorBox, error.message); return; }
+    render(note);
     const draft = drafts.read();
     if (draft && state.editable && SECTIONS.some((name) => (draft.values[name] || "") !== fields[name].value)) {
       // Text typed before a reload that never reached the server: put it back and save it,
@@ -112,36 +113,44 @@ export function initNote(root) {
     const sent = values();
     setText(status, "Saving…");
     state.saving = (async () => {
-      const result = await api("PUT", url, { ...sent, version: state.version });
-      if (result.ok) {
-        state.version = result.data.version;
-        const changedSince = SECTIONS.some((name) => fields[name].value !== sent[name]);
-        state.dirty = changedSince;
-        if (!changedSince) drafts.clear();
-        show(errorBox, false);
-        setText(status, changedSince ? "Unsaved changes" : `Saved ${when(result.data.updated_at)}`);
-        if (changedSince) schedule();
-      } else if (result.error.code === "stale_version") {
-        showConflict(result.error.current);
-      } else if (result.error.code === "note_signed") {
-        state.dirty = false;
-        setText(status, "");
-        await load();
-        show(errorBox, true);
-        setText(errorBox, `${result.error.message} Your unsaved text was not applied.`);
-      } else if (result.status === 0) {
-        // The connection dropped: keep the text, keep trying.
-        setText(status, "Not saved yet: no connection. Retrying…");
-        clearTimeout(state.timer);
-        state.timer = setTimeout(save, RETRY_MS);
-      } else {
-        setText(status, "Not saved");
-        show(errorBox, true);
-        setText(errorBox, result.error.message);
+      let saved;
+      try {
+        saved = await api("PUT", url, { ...sent, version: state.version });
+      } catch (error) {
+        await notSaved(error);
+        return;
       }
+      state.version = saved.version;
+      const changedSince = SECTIONS.some((name) => fields[name].value !== sent[name]);
+      state.dirty = changedSince;
+      if (!changedSince) drafts.clear();
+      show(errorBox, false);
+      setText(status, changedSince ? "Unsaved changes" : `Saved ${when(saved.updated_at)}`);
+      if (changedSince) schedule();
     })();
     try { await state.saving; } finally { state.saving = null; }
     return null;
+  }
+
+  async function notSaved(error) {
+    if (error.code === "stale_version") {
+      showConflict(error.details.current);
+    } else if (error.code === "note_signed") {
+      state.dirty = false;
+      setText(status, "");
+      await load();
+      show(errorBox, true);
+      setText(errorBox, `${error.message} Your unsaved text was not applied.`);
+    } else if (error.offline) {
+      // The connection dropped: keep the text, keep trying.
+      setText(status, "Not saved yet: no connection. Retrying…");
+      clearTimeout(state.timer);
+      state.timer = setTimeout(save, RETRY_MS);
+    } else {
+      setText(status, "Not saved");
+      show(errorBox, true);
+      setText(errorBox, error.message);
+    }
   }
 
   function showConflict(current) {
@@ -201,18 +210,34 @@ export function initNote(root) {
     signButton.disabled = true;
     await save();
     if (state.conflict || state.dirty) { signButton.disabled = false; return; }
-    const result = await api("POST", `${url}/sign`, { version: state.version });
+    try {
+      await api("POST", `${url}/sign`, { version: state.version });
+    } catch (error) {
+      signButton.disabled = false;
+      show(errorBox, true);
+      setText(errorBox, error.message);
+      return;
+    }
     signButton.disabled = false;
-    if (result.ok) { drafts.clear(); show(errorBox, false); await load(); signedBox.focus?.(); }
-    else { show(errorBox, true); setText(errorBox, result.error.message); }
+    drafts.clear();
+    show(errorBox, false);
+    await load();
+    signedBox.focus?.();
   });
 
   addendumForm?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = addendumForm.elements.namedItem("text");
-    const result = await api("POST", `${url}/addenda`, { text: text.value });
-    if (result.ok) { text.value = ""; show(addendumError, false); await load(); }
-    else { show(addendumError, true); setText(addendumError, result.error.message); }
+    try {
+      await api("POST", `${url}/addenda`, { text: text.value });
+    } catch (error) {
+      show(addendumError, true);
+      setText(addendumError, error.message);
+      return;
+    }
+    text.value = "";
+    show(addendumError, false);
+    await load();
   });
 
   window.addEventListener("beforeunload", (event) => {

@@ -1,6 +1,7 @@
 // The order form: catalogue search (an accessible combobox over /api/medications), and the
 // gate's refusal shown right where the order was typed, with every field kept as typed.
-import { api, show, setText, when } from "./record-api.js";
+import { api } from "./api.js";
+import { show, setText, when } from "./dom.js";
 import { confirmAction } from "./confirm.js";
 
 const SEARCH_MS = 200;
@@ -89,9 +90,14 @@ export function initOrders(root) {
     const q = search.value.trim();
     if (q.length < 2) { closeOptions(); return; }
     lastQuery = q;
-    const result = await api("GET", `/api/medications?q=${encodeURIComponent(q)}`);
+    let found = [];
+    try {
+      found = (await api("GET", `/api/medications?q=${encodeURIComponent(q)}`)).medications;
+    } catch {
+      // Shown as no match; the next keystroke asks again.
+    }
     if (q !== lastQuery || search.value.trim() !== q) return;  // typed on meanwhile
-    results = result.ok ? result.data.medications : [];
+    results = found;
     renderOptions();
   }
 
@@ -117,11 +123,13 @@ export function initOrders(root) {
     form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
   }
 
+  // `error`: an ApiError (the gate's refusal may carry `book_url`), or {message, field}.
   function showRefusal(error) {
     setText(refusalMessage, error.message);
-    if (error.book_url) {
+    const bookUrl = error.details?.book_url;
+    if (bookUrl) {
       // A new tab: booking must never take the prescriber away from the call.
-      bookLink.href = error.book_url;
+      bookLink.href = bookUrl;
       bookLink.target = "_blank";
       bookLink.rel = "noopener";
       bookLink.textContent = "Book an in-person visit (opens in a new tab)";
@@ -135,10 +143,14 @@ export function initOrders(root) {
 
   async function loadOrders() {
     if (!orderList) return;
-    const result = await api("GET", `/api/visits/${visitId}/orders`);
-    if (!result.ok) return;
-    if (!result.data.orders.length) return;
-    orderList.replaceChildren(...result.data.orders.map((o) => {
+    let orders;
+    try {
+      ({ orders } = await api("GET", `/api/visits/${visitId}/orders`));
+    } catch {
+      return;
+    }
+    if (!orders.length) return;
+    orderList.replaceChildren(...orders.map((o) => {
       const item = document.createElement("li");
       const name = document.createElement("strong");
       name.textContent = o.name;
@@ -195,9 +207,14 @@ export function initOrders(root) {
     });
     if (!sure) return;
     submit.disabled = true;
-    const result = await api("POST", `/api/visits/${visitId}/orders`, body);
+    try {
+      await api("POST", `/api/visits/${visitId}/orders`, body);
+    } catch (error) {
+      submit.disabled = false;
+      showRefusal(error);
+      return;
+    }
     submit.disabled = false;
-    if (!result.ok) { showRefusal(result.error); return; }
     const name = search.value;
     form.reset();
     hiddenId.value = "";
@@ -227,16 +244,18 @@ export function initOrders(root) {
       location: String(data.get("location") || ""),
       attestation: String(data.get("attestation") || ""),
     };
-    const result = await api("POST", `/api/patients/${root.dataset.patientId}/in-person-evaluations`, body);
-    if (!result.ok) {
-      setText(errorBox, result.error.message);
+    let recorded;
+    try {
+      recorded = await api("POST", `/api/patients/${root.dataset.patientId}/in-person-evaluations`, body);
+    } catch (error) {
+      setText(errorBox, error.message);
       show(errorBox, true);
-      const field = result.error.field && evaluationForm.elements.namedItem(result.error.field);
+      const field = error.field && evaluationForm.elements.namedItem(error.field);
       if (field) field.focus();
       return;
     }
     evaluationForm.reset();
-    setText(okBox, `In-person evaluation of ${result.data.date} recorded. You can place the order again.`);
+    setText(okBox, `In-person evaluation of ${recorded.date} recorded. You can place the order again.`);
     show(okBox, true);
   });
 

@@ -3,7 +3,7 @@
 // acknowledged with what was done and a note.
 import { openVisitSocket } from "./call-core.js";
 import { soundSwitch } from "./chime.js";
-import { api } from "./record-api.js";
+import { api } from "./api.js";
 
 const panel = document.querySelector("[data-alerts-panel]");
 const $ = (id) => document.getElementById(id);
@@ -44,12 +44,14 @@ function wire(item) {
     }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    const result = await api("POST", `/api/alerts/${item.dataset.alertId}/acknowledge`, {
-      action: chosen.value,
-      note,
-    });
+    let refused = null;
+    try {
+      await api("POST", `/api/alerts/${item.dataset.alertId}/acknowledge`, { action: chosen.value, note });
+    } catch (err) {
+      if (err.code !== "already_acknowledged") refused = err;
+    }
     button.disabled = false;
-    if (result.ok || result.error.code === "already_acknowledged") {
+    if (!refused) {
       const name = item.querySelector("[data-alert-patient]").textContent;
       item.remove();
       announce.textContent = `Safety alert for ${name} acknowledged.`;
@@ -57,7 +59,7 @@ function wire(item) {
       count();
       return;
     }
-    error.textContent = result.error.message;
+    error.textContent = refused.message;
     error.hidden = false;
   });
 }

@@ -1,5 +1,7 @@
 // The scheduler's page: find a patient, browse a prescriber's week, book, move and cancel.
-import { api, el, MODALITIES, STATUSES, VISIT_TYPES, say } from "./scheduling-api.js";
+import { api } from "./api.js";
+import { el, say } from "./dom.js";
+import { MODALITIES, STATUSES, VISIT_TYPES } from "./visit-words.js";
 import { confirmAction } from "./confirm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +17,7 @@ const status = $("status");
 function prescriberId() { return Number($("prescriber").value) || null; }
 
 async function loadPrescribers() {
-  const data = await api("/api/prescribers");
+  const data = await api("GET", "/api/prescribers");
   state.prescribers = data.prescribers;
   $("prescriber").replaceChildren(...data.prescribers.map((p) => el("option", {
     value: p.id,
@@ -28,7 +30,7 @@ async function searchPatients(event) {
   const q = $("patient-q").value.trim();
   const results = $("patient-results");
   try {
-    const data = await api(`/api/patients?q=${encodeURIComponent(q)}`);
+    const data = await api("GET", `/api/patients?q=${encodeURIComponent(q)}`);
     if (!data.patients.length) {
       results.replaceChildren(el("li", { class: "muted", text: "No patient matches." }));
       return;
@@ -69,7 +71,7 @@ async function restore() {
   const patientId = params.get("patient_id");
   if (/^\d+$/.test(patientId || "")) {
     try {
-      choosePatient(await api(`/api/patients/${patientId}`), { load: false });
+      choosePatient(await api("GET", `/api/patients/${patientId}`), { load: false });
     } catch (error) {
       say(status, "The patient in this link was not found. Search for them instead.", "error");
     }
@@ -139,7 +141,7 @@ function visitBlock(visit) {
     again.addEventListener("click", async () => {
       again.disabled = true;
       try {
-        await api(`/api/visits/${visit.id}/invite`, { method: "POST" });
+        await api("POST", `/api/visits/${visit.id}/invite`);
         say(status, `The invitation for ${who} was sent again to the patient's email.`, "success");
       } catch (error) { say(status, error.message, "error"); }
       again.disabled = false;
@@ -163,7 +165,7 @@ function visitBlock(visit) {
       "aria-label": `Mark ${who} as a no-show`, text: "No-show" });
     noshow.addEventListener("click", async () => {
       try {
-        await api(`/api/visits/${visit.id}/noshow`, { method: "POST" });
+        await api("POST", `/api/visits/${visit.id}/noshow`);
         await loadWeek();
         say(status, `Marked ${who} as a no-show.`, "success");
       } catch (error) { say(status, error.message, "error"); }
@@ -213,8 +215,7 @@ function showCancel(block, visit) {
     });
     if (!sure) return;
     try {
-      await api(`/api/visits/${visit.id}/cancel`, {
-        method: "POST", body: { reason: form.reason.value } });
+      await api("POST", `/api/visits/${visit.id}/cancel`, { reason: form.reason.value });
       await loadWeek();
       say(status, `Cancelled the visit of ${visit.patient.full_name} at ${visit.display.start}.`,
         "success");
@@ -254,8 +255,7 @@ async function pickSlot(slot) {
     });
     if (!sure) return;
     try {
-      const moved = await api(`/api/visits/${visit.id}/reschedule`, {
-        method: "POST", body: { start: slot.start } });
+      const moved = await api("POST", `/api/visits/${visit.id}/reschedule`, { start: slot.start });
       state.moving = null;
       $("move-banner").hidden = true;
       await loadWeek();
@@ -291,10 +291,10 @@ async function confirmBooking() {
   const button = $("confirm-book");
   button.disabled = true;
   try {
-    const visit = await api("/api/visits", { method: "POST", body: {
+    const visit = await api("POST", "/api/visits", {
       patient_id: state.patient.id, prescriber_id: prescriberId(), start: slot.start,
       visit_type: $("visit-type").value, modality: $("modality").value,
-    } });
+    });
     state.pending = null;
     $("confirm").hidden = true;
     await loadWeek();
@@ -333,7 +333,7 @@ async function loadDay(ticket) {
     if (state.day) base.week = state.day;
     if (state.patient && !state.moving) base.patient_id = state.patient.id;
     if ($("show-cancelled").checked) base.include_cancelled = "1";
-    const weeks = await Promise.all(state.prescribers.map((p) => api(
+    const weeks = await Promise.all(state.prescribers.map((p) => api("GET",
       `/api/schedule/week?${new URLSearchParams({ ...base, prescriber_id: p.id })}`)));
     if (ticket !== drawing) return;
     if (!state.day) {
@@ -379,7 +379,7 @@ async function loadWeek() {
   const weekNode = $("week");
   weekNode.setAttribute("aria-busy", "true");
   try {
-    const data = await api(`/api/schedule/week?${params}`);
+    const data = await api("GET", `/api/schedule/week?${params}`);
     if (ticket !== drawing) return;
     state.week = data.week_start;
     state.prevWeek = data.prev_week;

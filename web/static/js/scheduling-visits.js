@@ -1,5 +1,8 @@
 // Patient and prescriber home: upcoming visits, each time shown in the reader's own zone.
-import { api, el, MODALITIES, STATUSES, VISIT_TYPES } from "./scheduling-api.js";
+// What each visit offers (join, calendar, no-show) is what the server says it may (`can`).
+import { api } from "./api.js";
+import { el } from "./dom.js";
+import { MODALITIES, STATUSES, VISIT_TYPES } from "./visit-words.js";
 
 const list = document.getElementById("visits");
 const todayList = document.getElementById("visits-today");
@@ -17,8 +20,7 @@ function visitItem(visit) {
       el("span", { class: `badge ${visit.status}`, text: STATUSES[visit.status] || visit.status })),
   );
   const actions = el("div", { class: "actions" });
-  const active = ["booked", "waiting", "in_progress"].includes(visit.status);
-  if (active && visit.modality === "telehealth") {
+  if (visit.can?.join) {
     const href = role === "patient" ? `/visit/${visit.id}` : `/visits/${visit.id}/call`;
     const label = role === "patient" ? "Join" : "Open call";
     actions.append(el("a", {
@@ -26,7 +28,7 @@ function visitItem(visit) {
       "aria-label": `${label}: visit at ${visit.display.start}`, text: label,
     }));
   }
-  if (active) {
+  if (visit.can?.calendar) {
     actions.append(el("a", {
       class: "button", href: `/api/visits/${visit.id}/calendar.ics`, download: `visit-${visit.id}.ics`,
       "aria-label": `Add the visit at ${visit.display.start} to your calendar`,
@@ -39,7 +41,7 @@ function visitItem(visit) {
     noshow.addEventListener("click", async () => {
       noshow.disabled = true;
       try {
-        await api(`/api/visits/${visit.id}/noshow`, { method: "POST" });
+        await api("POST", `/api/visits/${visit.id}/noshow`);
         await load();
       } catch (error) {
         noshow.disabled = false;
@@ -60,8 +62,9 @@ function fill(node, visits, emptyText) {
 
 async function load() {
   try {
-    const data = await api("/api/visits?upcoming=1");
-    const visits = data.visits.filter((v) => ["booked", "waiting", "in_progress"].includes(v.status));
+    // Upcoming: the server leaves out visits that are over or called off.
+    const data = await api("GET", "/api/visits?upcoming=1");
+    const visits = data.visits;
     if (zoneNote && data.timezone) {
       zoneNote.textContent = `Times are shown in your time zone (${data.timezone}).`;
     }
