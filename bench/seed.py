@@ -13,11 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 from telehealth import audit
+from telehealth.auth.accounts import create_user
 from telehealth.auth.models import User
 from telehealth.auth.npi import npi_with_check_digit
-from telehealth.auth.service import create_user, start_session
+from telehealth.auth.sessions import start_session
 from telehealth.config import Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
+from telehealth.http.models.auth import NewUser
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Modality, Visit, VisitStatus, VisitType
 
@@ -34,30 +36,34 @@ async def seed(url: str, visits: int) -> dict[str, Any]:
         patient: User = await create_user(
             session,
             actor=None,
-            data={
-                "username": "bench.patient",
-                "role": "patient",
-                "full_name": "Bench Patient",
-                "password": PASSWORD,
-                "date_of_birth": "1980-01-01",
-                "state": "NY",
-                "timezone": "UTC",
-            },
+            account=NewUser.model_validate(
+                {
+                    "username": "bench.patient",
+                    "role": "patient",
+                    "full_name": "Bench Patient",
+                    "password": PASSWORD,
+                    "date_of_birth": "1980-01-01",
+                    "state": "NY",
+                    "timezone": "UTC",
+                }
+            ).account(),
             now=now,
         )
         prescriber: User = await create_user(
             session,
             actor=None,
-            data={
-                "username": "bench.dr",
-                "role": "prescriber",
-                "full_name": "Dr Bench",
-                "password": PASSWORD,
-                "credential": "MD",
-                "npi": npi_with_check_digit("123456789"),
-                "licensed_states": ["NY"],
-                "timezone": "UTC",
-            },
+            account=NewUser.model_validate(
+                {
+                    "username": "bench.dr",
+                    "role": "prescriber",
+                    "full_name": "Dr Bench",
+                    "password": PASSWORD,
+                    "credential": "MD",
+                    "npi": npi_with_check_digit("123456789"),
+                    "licensed_states": ["NY"],
+                    "timezone": "UTC",
+                }
+            ).account(),
             now=now,
         )
         # Direct inserts (no booking rules): visits that overlap are fine for relaying.

@@ -1,4 +1,7 @@
-"""Signed checkpoints of the audit chain, kept outside the database (docs/audit.md).
+"""Audit layer: verifying the chain, and the signed checkpoints of it kept outside the
+database (docs/audit.md).
+
+`verify` walks the chain link by link and compares what it saw with the checkpoints.
 
 Each line of the checkpoint file is one JSON object: the chain's length (`seq`), its last
 link (`head`), when it was read (`at`) and an HMAC of the three under the audit key. Lines
@@ -16,6 +19,8 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from telehealth.audit import AuditHead, Checkpoint, chain_key
+from telehealth.audit import (
+    CHAIN_RESOURCE,
+    GENESIS,
+    AuditEntry,
+    AuditHead,
+    chain_key,
+    entry_digest,
+    entry_fields,
+    entry_mac,
+)
 from telehealth.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -154,3 +168,147 @@ class CheckpointWriter:
         except Exception:
             # The next tick tries again; verify reports how far the checkpoints reach.
             log.exception("audit checkpoint not written", extra={"path": str(self.path)})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement, kept outside the database, that the chain had `seq` entries
+    ending in `head` at time `at`."""
+
+    seq: int
+    head: str
+    at: datetime
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Restore:
+    seq: int
+    at: datetime
+    restored_seq: int
+    taken_at: str
+
+
+async def verify(
+    session: AsyncSession,
+    key: bytes,
+    checkpoints: Sequence[Checkpoint] = (),
+    batch: int = 5000,
+) -> VerifyResult:
+    """Walk the chain; report the first altered, missing or reordered entry, then compare
+    the checkpoints (already checked for their signature) with what the walk saw."""
+    prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    last_seq = 0
+    keyed_from: int | None = None
+    wanted = {cp.seq for cp in checkpoints}
+    seen: dict[int, str] = {}
+    restores: list[_Restore] = []
+    while True:
+        rows = (
+            (
+                await session.execute(
+                    select(AuditEntry)
+                    .where(col(AuditEntry.seq) >= expected_seq)
+                    .order_by(col(AuditEntry.seq))
+                    .limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            break
+        for entry in rows:
+            if entry.seq != expected_seq:
+                return VerifyResult(False, checked, expected_seq, "entry missing")
+            if entry.prev_hash != prev:
+                return VerifyResult(False, checked, entry.seq, "link to previous entry broken")
+            fields = entry_fields(entry)
+            if hmac.compare_digest(entry_mac(key, fields, prev), entry.hash):
+                if keyed_from is None:
+                    keyed_from = entry.seq
+                if entry.resource_type == CHAIN_RESOURCE and entry.detail.get("event") == (
+                    "restored"
+                ):
+                    restores.append(
+                        _Restore(
+                            entry.seq,
+                            entry.at,
+                            int(entry.detail.get("restored_seq", entry.seq - 1)),
+                            str(entry.detail.get("backup_taken_at", "unknown")),
+                        )
+                    )
+            elif keyed_from is None and entry_digest(fields, prev) == entry.hash:
+                pass  # written before the chain was keyed
+            else:
+                problem = "entry altered, or signed with another key than TELEHEALTH_AUDIT_KEY"
+                return VerifyResult(False, checked, entry.seq, problem)
+            if entry.seq in wanted:
+                seen[entry.seq] = entry.hash
+            prev = entry.hash
+            last_seq = entry.seq
+            expected_seq += 1
+            checked += 1
+    head = (
+        await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))
+    ).scalar_one_or_none()
+    if head is not None and (head.seq != last_seq or head.hash != prev):
+        return VerifyResult(False, checked, last_seq + 1, "entries missing at the end")
+
+    if checked and keyed_from is None:
+        # Every writer signs a switch-over entry first, so only a trail no server of this
+        # version has written to yet (or one rewritten without the key) looks like this.
+        return VerifyResult(
+            False,
+            checked,
+            1,
+            "no entry is signed with TELEHEALTH_AUDIT_KEY. A trail from before the key is "
+            "signed by starting the server or `telehealth audit checkpoint` once; a trail "
+            "that was signed before has been rewritten",
+        )
+    notes: list[str] = []
+    if keyed_from is not None and keyed_from > 1:
+        notes.append(
+            f"entries 1-{keyed_from - 1} were written before the chain was keyed; they are "
+            f"protected from entry {keyed_from} on, which is signed and links to them"
+        )
+    for restore in restores:
+        notes.append(
+            f"entry {restore.seq}: restored from a backup taken at {restore.taken_at} "
+            f"(entries after {restore.restored_seq} written before the restore were lost)"
+        )
+    for cp in checkpoints:
+        lost = [r for r in restores if cp.at <= r.at and cp.seq > r.restored_seq]
+        if lost:
+            continue  # the restore entry says so, signed
+        if cp.seq > last_seq:
+            return VerifyResult(
+                False,
+                checked,
+                last_seq + 1,
+                f"behind checkpoint {cp.seq} (written {cp.at.isoformat()}): entries "
+                f"{last_seq + 1}-{cp.seq} are gone. If the database was restored from a "
+                "backup, record it with `telehealth audit restored`",
+            )
+        if seen.get(cp.seq) != cp.head:
+            return VerifyResult(
+                False,
+                checked,
+                cp.seq,
+                f"entry differs from checkpoint {cp.seq} (written {cp.at.isoformat()})",
+            )
+    if checkpoints:
+        newest = max(cp.seq for cp in checkpoints)
+        notes.append(f"{len(checkpoints)} checkpoints match (newest: entry {newest})")
+    return VerifyResult(True, checked, notes=tuple(notes))

@@ -164,9 +164,11 @@ def _run(settings: Settings, job: Callable[[Settings, Any], Awaitable[int]]) -> 
 
 async def _create_user(args: argparse.Namespace, sessionmaker: Any) -> int:
     from telehealth import audit
-    from telehealth.auth.service import create_user
+    from telehealth.auth.accounts import create_user
     from telehealth.db import utcnow
     from telehealth.errors import DomainError
+    from telehealth.http.models.auth import NewUser
+    from telehealth.http.schema import validate
     from telehealth.uow import unit_of_work
 
     password = args.password
@@ -188,8 +190,9 @@ async def _create_user(args: argparse.Namespace, sessionmaker: Any) -> int:
     }
     context = audit.AuditContext(role="operator", source_address="cli")
     try:
+        account = validate(NewUser, data).account()
         async with unit_of_work(sessionmaker, context) as session:
-            user = await create_user(session, actor=None, data=data, now=utcnow())
+            user = await create_user(session, actor=None, account=account, now=utcnow())
     except DomainError as exc:
         print(f"telehealth: {exc.message}", file=sys.stderr)
         return 1
@@ -358,7 +361,7 @@ async def _import_orders(
 
 
 async def _verify_audit(settings: Settings, sessionmaker: Any) -> int:
-    from telehealth import audit, checkpoints
+    from telehealth import checkpoints
 
     path = settings.checkpoint_path
     key = settings.chain_key().encode()
@@ -368,7 +371,7 @@ async def _verify_audit(settings: Settings, sessionmaker: Any) -> int:
         print(f"Audit checkpoints BROKEN: {exc}.", file=sys.stderr)
         return 1
     async with sessionmaker() as session:
-        result = await audit.verify(session, key, found)
+        result = await checkpoints.verify(session, key, found)
     for note in result.notes:
         print(f"note: {note}")
     if not found:

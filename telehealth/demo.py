@@ -8,11 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from telehealth import audit
+from telehealth.auth.accounts import create_user
 from telehealth.auth.models import User
 from telehealth.auth.npi import npi_with_check_digit
-from telehealth.auth.service import create_user
 from telehealth.config import Settings
 from telehealth.db import utcnow
+from telehealth.http.models.auth import NewUser
+from telehealth.http.schema import validate
 from telehealth.uow import unit_of_work
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 (printed on purpose: demo data only)
@@ -114,7 +116,8 @@ async def seed_demo(settings: Settings, sessionmaker: async_sessionmaker[AsyncSe
                 supervisor = await _by_username(session, spec["supervisor"])
                 assert supervisor is not None
                 data["supervising_prescriber_id"] = supervisor.id
-            await create_user(session, actor=None, data=data, now=utcnow())
+            account = validate(NewUser, data).account()
+            await create_user(session, actor=None, account=account, now=utcnow())
             created += 1
         await _seed_availability(session)
     print(f"Demo data ready ({created} accounts created). Sign in at {settings.base_url}/login")

@@ -22,7 +22,6 @@ import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
-from telehealth.auth import joinlinks
 from telehealth.auth.models import PatientProfile, User
 from telehealth.config import Settings
 from telehealth.measures import questionnaires
@@ -31,6 +30,7 @@ from telehealth.measures.questionnaires import MeasuresPolicy
 from telehealth.notify import outbox
 from telehealth.notify.models import EmailKind, VisitEmail
 from telehealth.uow import unit_of_work
+from telehealth.visits import joinlinks
 from telehealth.visits.models import Modality, Visit
 
 log = logging.getLogger("telehealth.mail")

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
+from telehealth.auth.accounts import create_user
 from telehealth.auth.models import User
 from telehealth.auth.npi import npi_with_check_digit
-from telehealth.auth.service import create_user
 from telehealth.db import utcnow
+from telehealth.http.models.auth import NewUser
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Visit
 
@@ -59,7 +60,8 @@ async def make_user(
         )
     data.update(extra)
     async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
-        user: User = await create_user(session, actor=None, data=data, now=utcnow())
+        account = NewUser.model_validate(data).account()
+        user: User = await create_user(session, actor=None, account=account, now=utcnow())
     assert user.id is not None
     return Person(user.id, user.username, role, data.get("password") or "")
 
@@ -145,7 +147,7 @@ async def session_token(
 ) -> str:
     """A session cookie value for `person`, as if signed in (or, with `visit_id`, as if they
     came in through that visit's join link)."""
-    from telehealth.auth.service import start_session
+    from telehealth.auth.sessions import start_session
 
     async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
         user = await session.get(User, person.id)

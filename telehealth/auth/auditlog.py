@@ -1,6 +1,7 @@
-"""Domain: the audit trail as a privacy officer reads it: names beside ids, the patient found
-by name or date of birth, the reason of each refusal in words, and a CSV export that is
-itself an audited disclosure."""
+"""Domain: the audit trail as it is read (administrators only, and each reading is itself an
+entry): the raw search of the API, and as a privacy officer reads it, names beside ids, the
+patient found by name or date of birth, the reason of each refusal in words, and a CSV export
+that is itself an audited disclosure."""
 
 from __future__ import annotations
 
@@ -33,6 +34,48 @@ REASONS = {
     "wrong_date_of_birth": "wrong date of birth",
 }
 MAX_PATIENT_MATCHES = 50
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    patient_id: int | None = None,
+    user_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+    patient_ids: list[int] | None = None,
+) -> list[AuditEntry]:
+    query = select(AuditEntry)
+    if patient_id is not None:
+        query = query.where(col(AuditEntry.patient_id) == patient_id)
+    if patient_ids is not None:
+        query = query.where(col(AuditEntry.patient_id).in_(patient_ids))
+    if user_id is not None:
+        query = query.where(col(AuditEntry.user_id) == user_id)
+    if start is not None:
+        query = query.where(col(AuditEntry.at) >= start)
+    if end is not None:
+        query = query.where(col(AuditEntry.at) < end)
+    query = query.order_by(col(AuditEntry.seq).desc()).limit(limit)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def read_trail(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    patient_id: int | None = None,
+    user_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[AuditEntry]:
+    """The trail as an administrator reads it (page or API): only an administrator may,
+    and the reading is itself an entry."""
+    ensure_role(actor, Role.admin)
+    entries = await search(session, patient_id=patient_id, user_id=user_id, start=start, end=end)
+    audit.record(session, Action.read, "audit_log", detail={"count": len(entries)})
+    return entries
 
 
 @dataclass(frozen=True)
@@ -104,7 +147,7 @@ async def read_audit_log(
     entries = (
         []
         if patient_ids == []
-        else await audit.search(
+        else await search(
             session,
             patient_id=patient_id,
             user_id=user_id,

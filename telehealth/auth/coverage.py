@@ -9,7 +9,6 @@ switches the pathway on (TELEHEALTH_COVERING_PRACTITIONER).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,17 +24,8 @@ from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 MAX_SPAN_DAYS = 366
 
 
-def _date(value: Any, field: str) -> date:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInput(f"{field} must be a date as YYYY-MM-DD.", field=field) from None
-
-
-async def _prescriber(session: AsyncSession, prescriber_id: object, field: str) -> int:
-    if not is_row_id(prescriber_id):
-        raise InvalidInput(f"{field} must be a prescriber's id.", field=field)
-    if await session.get(PrescriberProfile, prescriber_id) is None:
+async def _prescriber(session: AsyncSession, prescriber_id: int, field: str) -> int:
+    if not is_row_id(prescriber_id) or await session.get(PrescriberProfile, prescriber_id) is None:
         raise InvalidInput(f"{field} must be a prescriber's id.", field=field)
     return prescriber_id
 
@@ -45,10 +35,12 @@ async def record_coverage(
     *,
     actor: Actor,
     covering_id: int,
-    data: dict[str, Any],
+    covered_id: int,
+    starts_on: date,
+    ends_on: date,
     now: datetime,
 ) -> CoverageAssignment:
-    """Record that `covering_id` covers for `covered_prescriber_id` from starts_on to ends_on.
+    """Record that `covering_id` covers for `covered_id` from starts_on to ends_on.
 
     An admin records it, or the covered prescriber asks for it themselves.
     """
@@ -56,9 +48,7 @@ async def record_coverage(
         raise PermissionDenied()
     if await session.get(PrescriberProfile, covering_id) is None:
         raise NotFound()
-    covered_id = await _prescriber(
-        session, data.get("covered_prescriber_id"), "covered_prescriber_id"
-    )
+    await _prescriber(session, covered_id, "covered_prescriber_id")
     if actor.role is Role.prescriber and actor.user_id != covered_id:
         raise PermissionDenied(
             "Only the prescriber being covered, or an administrator, can ask for cover."
@@ -67,8 +57,6 @@ async def record_coverage(
         raise InvalidInput(
             "A prescriber cannot cover for themselves.", field="covered_prescriber_id"
         )
-    starts_on = _date(data.get("starts_on"), "starts_on")
-    ends_on = _date(data.get("ends_on"), "ends_on")
     if ends_on < starts_on:
         raise InvalidInput("ends_on must be on or after starts_on.", field="ends_on")
     if (ends_on - starts_on).days >= MAX_SPAN_DAYS:

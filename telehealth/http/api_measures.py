@@ -7,10 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from telehealth.auth import joinlinks
-from telehealth.auth.service import QUESTIONNAIRES_PURPOSE
+from telehealth.auth.sessions import QUESTIONNAIRES_PURPOSE
 from telehealth.errors import InvalidInput, NotFound
-from telehealth.http.api_auth import set_session_cookie
 from telehealth.http.context import (
     client_address,
     db,
@@ -20,10 +18,12 @@ from telehealth.http.context import (
     require_actor,
     settings_of,
 )
+from telehealth.http.middleware import set_session_cookie
 from telehealth.measures import alerts, course, fhir, questionnaires
 from telehealth.measures.instruments import Instrument, packaged_instruments
 from telehealth.measures.questionnaires import MeasuresPolicy, QuestionnaireView
 from telehealth.signaling.server import alert_after_commit
+from telehealth.visits import joinlinks
 
 routes = web.RouteTableDef()
 

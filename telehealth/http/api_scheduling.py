@@ -9,27 +9,29 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from telehealth.auth import joinlinks
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
 from telehealth.db import is_row_id
 from telehealth.errors import InvalidInput, NotFound
-from telehealth.http.api_auth import parse_when, set_session_cookie, user_json
 from telehealth.http.context import (
     client_address,
     db,
     json_body,
     now,
+    parse_when,
     path_id,
     require_actor,
     settings_of,
 )
+from telehealth.http.middleware import set_session_cookie
+from telehealth.http.models.auth import UserRef
 from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
 from telehealth.notify import announce
 from telehealth.scheduling import permissions, policy
 from telehealth.scheduling import service as svc
 from telehealth.signaling.server import after_commit
 from telehealth.timefmt import format_local, format_time
+from telehealth.visits import joinlinks
 
 routes = web.RouteTableDef()
 
@@ -494,7 +496,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     if isinstance(opened, joinlinks.JoinRefused):
         return join_refused(opened)
     visit_id = opened.visit.id
-    answer: dict[str, Any] = {"visit_id": visit_id, "user": user_json(opened.user)}
+    answer: dict[str, Any] = {"visit_id": visit_id, "user": UserRef.of(opened.user).model_dump()}
     if opened.finished:
         # After the visit, the link leads to its ended page (and summary, once signed).
         answer["status"] = "finished"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -141,3 +142,35 @@ def client_address(request: web.Request) -> str | None:
 def see_other(location: str) -> web.Response:
     """A 303 redirect returned as a response (so middleware can still set cookies on it)."""
     return web.Response(status=303, headers={"Location": location})
+
+
+def parse_when(
+    value: str | None, name: str, *, check: Callable[[datetime], None] | None = None
+) -> datetime | None:
+    """An ISO 8601 date-time with offset, as UTC. One at the calendar's edge whose offset
+    takes it outside years 1-9999 (0001-01-01T00:00+14:00) is refused, not carried on.
+    `check` sees the value as written first (a narrower range, with its own message)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 date-time with offset.", field=name
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{name} must include a UTC offset, such as Z or -05:00.", field=name)
+    if check is not None:
+        check(parsed)
+    return within_calendar(parsed, name)
+
+
+def within_calendar(when: datetime, name: str, *, plus: timedelta = timedelta(0)) -> datetime:
+    """`when` (+ `plus`) in UTC, or a 422 naming the field when that leaves years 1-9999."""
+    try:
+        return when.astimezone(UTC) + plus
+    except OverflowError:
+        raise InvalidInput(
+            f"{name} is outside the calendar. Use a date between 0001-01-02 and 9999-12-30.",
+            field=name,
+        ) from None

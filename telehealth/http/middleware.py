@@ -354,6 +354,19 @@ def csrf_token(request: web.Request) -> str:
     return hmac.new(key, f"csrf:{nonce}".encode(), "sha256").hexdigest()
 
 
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """The session cookie (after a sign-in or an opened join link), with a new CSRF token."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=request.app[SETTINGS].secure_cookies,
+    )
+    renew_csrf_cookie(request, response)
+
+
 def renew_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
     """At sign-in: a new CSRF nonce, so a token someone saw (or planted) before the session
     began is worthless after it."""

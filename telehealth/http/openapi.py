@@ -32,49 +32,6 @@ B = {"type": "boolean"}
 
 # (method, path) -> (request body schema or None, {status: (description, schema or None)})
 DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str, Any]]]] = {
-    ("POST", "/api/session"): (
-        _obj("username", "password", username=S, password=S),
-        {
-            200: (
-                "Signed in; sets the session cookie",
-                _obj("user", user=_obj("id", "username", "role", id=I, username=S, role=S)),
-            ),
-            401: ("invalid_credentials", ERROR),
-            429: ("locked_out", ERROR),
-        },
-    ),
-    ("DELETE", "/api/session"): (None, {204: ("Signed out", None)}),
-    ("GET", "/api/me"): (
-        None,
-        {200: ("The caller", _obj("id", "username", "role", id=I, username=S, role=S))},
-    ),
-    ("POST", "/api/users"): (
-        _obj(
-            "username",
-            "role",
-            "full_name",
-            username=S,
-            password=S,
-            role=S,
-            full_name=S,
-            date_of_birth=D,
-            state=S,
-            timezone=S,
-            email=S,
-            phone=S,
-            allergies={"type": "array", "items": S},
-            current_medications={"type": "array", "items": S},
-            credential=S,
-            npi=S,
-            licensed_states={"type": "array", "items": S},
-            supervising_prescriber_id=I,
-        ),
-        {
-            201: ("Created", _obj("id", id=I)),
-            409: ("username_taken, npi_taken", ERROR),
-            422: ("invalid_input (with field)", ERROR),
-        },
-    ),
     ("PUT", "/api/prescribers/{id}/availability"): (
         _obj(
             "weekly",
@@ -192,18 +149,9 @@ DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str,
             )
         },
     ),
-    ("GET", "/api/audit"): (
-        None,
-        {
-            200: (
-                "Entries, newest first",
-                _obj("entries", entries={"type": "array", "items": {"type": "object"}}),
-            )
-        },
-    ),
 }
 
-PUBLIC = {("POST", "/api/session"), ("POST", "/api/join"), ("GET", "/api/openapi.json")}
+PUBLIC = {("POST", "/api/join"), ("GET", "/api/openapi.json")}
 
 
 def _schema(model: type[BaseModel], mode: Any, components: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from telehealth.auth import service as auth_service
+from telehealth.auth import accounts
 from telehealth.auth.models import Role
 from telehealth.auth.policy import ensure_full_session
 from telehealth.db import is_row_id
@@ -107,7 +107,7 @@ async def _context(request: web.Request, prescriber_id: int) -> dict[str, Any]:
     actor = require_actor(request)
     ensure_can_edit_availability(actor, prescriber_id)
     current = await svc.get_availability(db(request), actor=actor, prescriber_id=prescriber_id)
-    prescriber = await auth_service.get_user(db(request), prescriber_id)
+    prescriber = await accounts.get_user(db(request), prescriber_id)
     return {
         "prescriber": prescriber,
         "timezone": current.timezone,

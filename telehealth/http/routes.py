@@ -7,30 +7,39 @@ from pathlib import Path
 from aiohttp import web
 
 from telehealth.http import (
-    api_auth,
     api_calls,
     api_measures,
     api_precall,
     api_scheduling,
     api_visits,
     openapi,
-    pages,
     pages_calls,
     pages_measures,
     pages_scheduling,
     pages_visits,
 )
+from telehealth.http.api import audit as api_audit
+from telehealth.http.api import auth as api_auth
+from telehealth.http.api import users as api_users
+from telehealth.http.pages import admin as pages_admin
+from telehealth.http.pages import health as pages_health
+from telehealth.http.pages import home as pages_home
+from telehealth.http.pages import login as pages_login
 
 
 def setup_routes(app: web.Application, web_root: Path) -> None:
     for module in (
         api_auth,
+        api_users,
+        api_audit,
         api_scheduling,
         api_visits,
         api_calls,
         api_measures,
         api_precall,
-        pages,
+        pages_login,
+        pages_admin,
+        pages_health,
         pages_scheduling,
         pages_visits,
         pages_calls,
@@ -38,7 +47,7 @@ def setup_routes(app: web.Application, web_root: Path) -> None:
         openapi,
     ):
         app.router.add_routes(module.routes)
-    pages.add_home_routes(app)
+    pages_home.add_home_routes(app)
     app.router.add_static("/static/", web_root / "static", append_version=False)
     vendor = web_root / "node_modules" / "socket.io-client" / "dist"
     if vendor.is_dir():

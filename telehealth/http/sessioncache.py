@@ -23,6 +23,7 @@ Join-link sessions (scoped to one visit, ended by moving or cancelling it) are n
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +32,11 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.auth import service as auth_service
+from telehealth.auth import sessions as auth_sessions
 from telehealth.auth.models import User
 from telehealth.auth.policy import Actor
 from telehealth.keys import SESSION_CACHE
+from telehealth.visits.joinlinks import join_session_still_valid
 
 TTL = timedelta(seconds=5)
 MAX_ENTRIES = 20_000
@@ -76,7 +78,7 @@ class SessionCache:
     def put(
         self,
         token_hash: str,
-        resolved: auth_service.ResolvedSession,
+        resolved: auth_sessions.ResolvedSession,
         now: datetime,
         generation: int,
         max_age: timedelta | None = None,
@@ -127,21 +129,27 @@ async def resolve_session(
     now: datetime,
     idle: timedelta,
     max_age: timedelta | None = None,
-) -> auth_service.ResolvedSession:
-    """`auth_service.resolve_session`, answered from memory when the database confirmed the
+) -> auth_sessions.ResolvedSession:
+    """`auth_sessions.resolve_session`, answered from memory when the database confirmed the
     same session less than `TTL` ago and nothing has ended it since."""
     cache = request.app.get(SESSION_CACHE)
+    # The database's answer, asked when memory has none.
+    lookup = functools.partial(
+        auth_sessions.resolve_session,
+        session,
+        token=token,
+        now=now,
+        idle=idle,
+        max_age=max_age,
+        scope_check=join_session_still_valid,
+    )
     if not token or cache is None or not cache.usable():
-        return await auth_service.resolve_session(
-            session, token=token, now=now, idle=idle, max_age=max_age
-        )
-    key = auth_service.hash_token(token)
+        return await lookup()
+    key = auth_sessions.hash_token(token)
     entry = cache.get(key, now)
     if entry is not None:
-        return auth_service.ResolvedSession(entry.actor, entry.session_id, user=entry.user)
+        return auth_sessions.ResolvedSession(entry.actor, entry.session_id, user=entry.user)
     generation = cache.generation
-    resolved = await auth_service.resolve_session(
-        session, token=token, now=now, idle=idle, max_age=max_age
-    )
+    resolved = await lookup()
     cache.put(key, resolved, now, generation, max_age)
     return resolved

@@ -23,7 +23,6 @@ from sqlmodel import col
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome, record_visit
-from telehealth.auth import joinlinks
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.config import Settings
@@ -42,7 +41,7 @@ from telehealth.scheduling.policy import (
     is_licensed_for,
 )
 from telehealth.timefmt import format_hhmm
-from telehealth.visits import states
+from telehealth.visits import joinlinks, states
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.medlist import treats
 from telehealth.visits.models import (

@@ -35,7 +35,7 @@ from aiohttp import WSCloseCode, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
-from telehealth.auth import service as auth_service
+from telehealth.auth import sessions as auth_sessions
 from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
@@ -63,6 +63,7 @@ from telehealth.signaling.transport import TransportServer
 from telehealth.signaling.turn import ice_config_for
 from telehealth.uow import unit_of_work
 from telehealth.visits import lifecycle, quality, states
+from telehealth.visits.joinlinks import join_session_still_valid
 from telehealth.visits.models import Visit, VisitStatus
 
 log = logging.getLogger("telehealth.signaling")
@@ -332,8 +333,9 @@ class Signaling:
             yield session
 
     async def _actor(self, session: AsyncSession, token: str) -> Actor | None:
-        resolved = await auth_service.resolve_session(
+        resolved = await auth_sessions.resolve_session(
             session,
+            scope_check=join_session_still_valid,
             token=token,
             now=self.now(),
             idle=timedelta(minutes=self.settings.idle_logoff_minutes),
@@ -611,11 +613,12 @@ class Signaling:
 
     async def _session_and_visit(
         self, sid: str, conn: Connection, visit_id: int | None, now: datetime
-    ) -> tuple[auth_service.ResolvedSession, Visit | None]:
+    ) -> tuple[auth_sessions.ResolvedSession, Visit | None]:
         """The connection's session as it stands (a check, not activity) and its visit."""
         async with self._uow(conn, sid) as session:
-            resolved = await auth_service.resolve_session(
+            resolved = await auth_sessions.resolve_session(
                 session,
+                scope_check=join_session_still_valid,
                 token=conn.token,
                 now=now,
                 idle=timedelta(minutes=self.settings.idle_logoff_minutes),
@@ -850,7 +853,7 @@ class Signaling:
         This process's connections first; with Redis, every other process of the deployment
         is told too (ids and a hash of the token only), and checks its own at once.
         """
-        token_hash = auth_service.hash_token(token) if token else None
+        token_hash = auth_sessions.hash_token(token) if token else None
         await self._recheck_local(visit_id=visit_id, token_hash=token_hash, user_id=user_id)
         if self.bus is not None:
             await self.bus.publish(
@@ -875,7 +878,7 @@ class Signaling:
             (sid, conn)
             for sid, conn in list(self.connections.items())
             if (visit_id is not None and conn.visit_id == visit_id)
-            or (token_hash is not None and auth_service.hash_token(conn.token) == token_hash)
+            or (token_hash is not None and auth_sessions.hash_token(conn.token) == token_hash)
             or (user_id is not None and conn.user_id == user_id)
         ]
         for sid, conn in targets:

@@ -10,7 +10,7 @@ and audited. Functions take plain values, raise domain errors and never commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -19,15 +19,15 @@ from sqlmodel import col
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome, record_visit
+from telehealth.auth.accounts import check_state
 from telehealth.auth.models import PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor
-from telehealth.auth.service import check_state
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from telehealth.visits import states
 from telehealth.visits.access import get_visit_for, is_participant
+from telehealth.visits.joinlinks import JoinWindow, join_window
 from telehealth.visits.models import Modality, Visit, VisitEvent, VisitStatus
 
-JOIN_EARLY = timedelta(minutes=30)
 # What the check-in form sends for "I am outside the United States right now".
 OUTSIDE_US = "outside_us"
 NOT_JOINABLE = "This visit is not available to join. Check the link and the visit time."
@@ -38,11 +38,11 @@ def role_in(actor: Actor, visit: Visit) -> str:
 
 
 def within_window(visit: Visit, now: datetime) -> bool:
-    """Joinable from 30 minutes before the start until the scheduled end; a call that is
-    already in progress stays joinable (a reload near the end must not cut the visit)."""
+    """Joinable inside the visit's join window; a call that is already in progress stays
+    joinable (a reload near the end must not cut the visit)."""
     if visit.status is VisitStatus.in_progress:
         return True
-    return visit.start - JOIN_EARLY <= now <= visit.end
+    return join_window(visit, now) is JoinWindow.open
 
 
 async def record_call_event(
@@ -136,12 +136,13 @@ async def check_in(
         raise InvalidTransition(
             f"This visit is {visit.status.value.replace('_', ' ')}; it cannot be checked in to."
         )
-    if now < visit.start - JOIN_EARLY:
+    window = join_window(visit, now)
+    if window is JoinWindow.early:
         raise Conflict(
             "Check-in opens 30 minutes before the visit starts. Come back then.",
             code="check_in_not_open",
         )
-    if now > visit.end:
+    if window is JoinWindow.over:
         raise Conflict(
             "This visit's time has passed. Contact the practice to rebook.", code="check_in_closed"
         )

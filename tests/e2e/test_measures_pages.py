@@ -198,7 +198,7 @@ async def test_item_9_shows_crisis_resources_and_alerts_the_open_dashboard(
 async def test_the_reminders_link_opens_the_questions_days_before_the_visit(
     new_page: Any, sessionmaker: Any, cast: Cast, clock: Any, settings: Any
 ) -> None:
-    from telehealth.auth import joinlinks
+    from telehealth.visits import joinlinks
     from telehealth.visits.models import Visit
 
     clock.set(NOW)

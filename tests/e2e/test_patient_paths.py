@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from telehealth.auth.joinlinks import join_url
+from telehealth.visits.joinlinks import join_url
 from telehealth.visits.models import Visit
 from tests.builders import SERTRALINE, Cast, book_telehealth, login, make_visit
 

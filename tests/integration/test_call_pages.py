@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from telehealth import audit
-from telehealth.auth.joinlinks import make_token
 from telehealth.uow import unit_of_work
+from telehealth.visits.joinlinks import make_token
 from telehealth.visits.models import Visit
 from tests.builders import Cast, login, make_visit
 

@@ -414,7 +414,7 @@ async def test_an_escalated_alert_reaches_the_administrators_dashboard(
 async def test_the_reminder_link_opens_only_the_questionnaires_days_before(
     client, new_client, sessionmaker, cast: Cast, clock
 ):
-    from telehealth.auth import joinlinks
+    from telehealth.visits import joinlinks
     from telehealth.visits.models import Visit
 
     visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(days=2))

@@ -1,4 +1,5 @@
-"""Domain: signed join links for telehealth visits, opened with the patient's date of birth.
+"""Domain (visits): signed join links, opened with the patient's date of birth, and the
+one join window of a visit.
 
 A token is an HMAC (keyed with the server secret) over the visit id and the visit's
 `sequence`. Rescheduling or cancelling bumps the sequence, so every older link stops matching.
@@ -25,10 +26,11 @@ from sqlmodel import col
 from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import JoinAttempt, PatientProfile, User
-from telehealth.auth.service import hash_token, start_session
+from telehealth.auth.sessions import hash_token, start_session
 from telehealth.visits import states
 from telehealth.visits.models import Modality, Visit, VisitStatus
 
+# A visit can be joined from this long before its start (the link, check-in, the call).
 OPENS_BEFORE = timedelta(minutes=30)
 _PAYLOAD = struct.Struct(">QI")
 _DOMAIN = b"telehealth-join-link:v1:"
@@ -81,12 +83,35 @@ def join_url(base_url: str, visit: Visit, secret: str) -> str:
     return f"{base_url.rstrip('/')}/join/{make_token(visit, secret)}"
 
 
+class JoinWindow(StrEnum):
+    """Where an instant falls against a visit's time for joining it."""
+
+    early = "early"
+    open = "open"
+    over = "over"
+
+
+def join_window(visit: Visit, now: datetime) -> JoinWindow:
+    """The one rule of when a visit can be joined (its link opened, checked in to, its call
+    entered): from OPENS_BEFORE before its start until its scheduled end, the end itself
+    excluded."""
+    if now < opens_at(visit):
+        return JoinWindow.early
+    if now >= visit.end:
+        return JoinWindow.over
+    return JoinWindow.open
+
+
+def opens_at(visit: Visit) -> datetime:
+    return visit.start - OPENS_BEFORE
+
+
 def link_is_live(visit: Visit, now: datetime) -> bool:
-    """Open from 30 minutes before the start until the visit's end, while it is active."""
+    """A telehealth visit that is active, inside its join window."""
     return (
         visit.modality is Modality.telehealth
         and visit.status in states.ACTIVE
-        and visit.start - OPENS_BEFORE <= now < visit.end
+        and join_window(visit, now) is JoinWindow.open
     )
 
 
@@ -217,18 +242,27 @@ def _not_joinable(
         _refuse(session, visit_id, visit.patient_id, "superseded")
         return JoinRefused(JoinRefusal.visit_moved, start=visit.start, timezone=zone)
     if visit.status is not VisitStatus.finished:
-        if now < visit.start - OPENS_BEFORE:
+        if join_window(visit, now) is JoinWindow.early:
             _refuse(session, visit_id, visit.patient_id, "too_early")
             return JoinRefused(
-                JoinRefusal.too_early,
-                opens_at=visit.start - OPENS_BEFORE,
-                start=visit.start,
-                timezone=zone,
+                JoinRefusal.too_early, opens_at=opens_at(visit), start=visit.start, timezone=zone
             )
         if not link_is_live(visit, now):
             _refuse(session, visit_id, visit.patient_id, "visit_over")
             return JoinRefused(JoinRefusal.visit_over, start=visit.start, timezone=zone)
     return None
+
+
+async def join_session_still_valid(
+    session: AsyncSession, *, visit_id: int, sequence: int | None
+) -> bool:
+    """A session from a join link lasts while its visit is the one the link opened: moving
+    or cancelling the visit (which bumps its sequence) ends it, like the link itself.
+    (auth.sessions.resolve_session asks this as its `scope_check`.)"""
+    visit = await session.get(Visit, visit_id)
+    if visit is None or visit.status in states.VOID:
+        return False
+    return sequence is None or sequence == visit.sequence
 
 
 def _parse_date(value: object) -> date | None:
