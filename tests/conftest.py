@@ -1,6 +1,16 @@
 """Shared fixtures: real SQLite and PostgreSQL databases (migrated with Alembic), a real
 HTTP server per test, a controllable clock, and builders for the personas.
 
+Which database a test runs on is said by a marker, next to the test:
+
+- no marker: once, on SQLite (a fresh copy of the migrated template; it needs no service,
+  so every test runs everywhere, and it starts and empties fastest);
+- `@pytest.mark.both_databases`: on SQLite and on PostgreSQL, for what depends on the
+  storage (queries, constraints, transactions and concurrency, migrations, the audit chain,
+  backup, ids and dates at the database's limits);
+- `@pytest.mark.postgresql`: on PostgreSQL alone, for the production paths SQLite cannot
+  play (several server processes on one database, truly concurrent writers).
+
 Integration tests commit for real (the server under test runs concurrent requests on
 separate connections), so instead of rolling each test back, every table is emptied after
 the test: the same isolation, with real transactions.
@@ -40,6 +50,22 @@ PG_BASE = os.environ.get(
 )
 CI = os.environ.get("CI") == "true"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def databases_for(definition: pytest.Function) -> list[str]:
+    """The databases a test runs on, from its markers (see the module's docstring); the
+    closest marker wins (a test's own over its module's)."""
+    for marker in definition.iter_markers():
+        if marker.name == "both_databases":
+            return BACKENDS
+        if marker.name == "postgresql":
+            return ["postgresql"]
+    return ["sqlite"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", databases_for(metafunc.definition), indirect=True)
 
 
 def _pg_reachable() -> bool:
@@ -91,8 +117,9 @@ async def pg_database() -> AsyncIterator[str | None]:
     await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" or "postgresql", chosen by the test's markers (pytest_generate_tests)."""
     return str(request.param)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
@@ -16,6 +17,9 @@ from telehealth.audit import GENESIS, entry_digest, entry_fields
 from telehealth.db import utcnow
 from tests.builders import Cast, login, run_cli
 from tests.integration.test_audit import entries
+
+# On both databases: the audit chain's keys and checkpoints, through the command line.
+pytestmark = pytest.mark.both_databases
 
 
 async def rewrite_from(sessionmaker, seq: int, change: dict, digest=entry_digest) -> None:

@@ -32,17 +32,13 @@ from tests.coturn import ROOT, Coturn, make_certificate
 from tests.integration.test_signaling_redis import REDIS_URL, _redis_reachable
 from tests.peers import CallPeer, check_in_and_admit, end_and_tell, selected_pair
 
-pytestmark = pytest.mark.timeout(90)
+# Production runs on PostgreSQL: this topology (two processes on one database) is tested on
+# it alone.
+pytestmark = [pytest.mark.timeout(90), pytest.mark.postgresql]
 
 DEPLOY = ROOT / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE_VARIABLES = ("DOMAIN", "HTTPS_PORT", "HTTP_PORT", "TLS_CERT", "TLS_KEY", "APP_1", "APP_2")
-
-
-@pytest.fixture(params=["postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """Production runs on PostgreSQL: this topology is tested on it alone."""
-    return str(request.param)
 
 
 def _require(condition: bool, message: str) -> None:

@@ -38,13 +38,6 @@ TCP_ONLY = "tcp dport {{ 3478, {web} }}"
 TLS_443_ONLY = "tcp dport {{ 443, {web} }}"
 
 
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """What is under test here is the network path; the call's storage is covered on both
-    databases by test_call_lifecycle_aiortc.py and test_turn_relay.py."""
-    return str(request.param)
-
-
 @pytest.fixture
 def home() -> Iterator[HomeNetwork]:
     require_network_namespaces()

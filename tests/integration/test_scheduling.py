@@ -14,6 +14,9 @@ from telehealth.scheduling.models import TimeClaim
 from telehealth.visits.models import Visit, VisitEvent
 from tests.builders import Cast, login, make_user, open_hours
 
+# On both databases: slot and overlap queries, the double-booking constraint, time zones in SQL.
+pytestmark = pytest.mark.both_databases
+
 # Monday 26 October 2026, 12:00 UTC (08:00 in New York): the week before the fall-back change.
 MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
 TUESDAY_10_NY = datetime(2026, 10, 27, 14, tzinfo=UTC)  # 10:00 EDT
@@ -196,11 +199,10 @@ async def test_booking_someone_who_is_not_a_patient_or_not_a_prescriber_is_refus
     assert error["code"] == "unknown_prescriber"
 
 
+@pytest.mark.postgresql  # the race needs concurrent writers
 async def test_fifty_concurrent_bookings_of_one_slot_give_exactly_one_visit(
-    backend, sam, cast, new_client, sessionmaker
+    sam, cast, new_client, sessionmaker
 ):
-    if backend != "postgresql":
-        pytest.skip("the race needs concurrent writers: run against PostgreSQL")
     clients = [sam] + [await as_user(new_client, cast.sam) for _ in range(4)]
     body = booking(cast, TUESDAY_10_NY)
 

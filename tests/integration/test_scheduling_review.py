@@ -122,6 +122,7 @@ async def test_a_checked_in_visit_with_nothing_written_can_still_be_cancelled(
 # ---------------------------------------------------------------- ids no record can have
 
 
+@pytest.mark.both_databases
 async def test_ids_in_the_path_that_no_record_can_have_are_not_found(sam, cast):
     for visit_id in (HUGE, str(JUST_TOO_BIG)):
         assert (await sam.get(f"/api/visits/{visit_id}")).status == 404
@@ -138,6 +139,7 @@ async def test_ids_in_the_path_that_no_record_can_have_are_not_found(sam, cast):
         assert (await sam.get(f"/prescribers/{visit_id}/availability")).status == 404
 
 
+@pytest.mark.both_databases
 async def test_ids_in_bodies_and_queries_that_no_record_can_have_are_unknown(sam, cast):
     for big in (int(HUGE), JUST_TOO_BIG, -1):
         patient = await sam.post(
@@ -185,6 +187,7 @@ async def test_ids_in_bodies_and_queries_that_no_record_can_have_are_unknown(sam
 # ---------------------------------------------------------------- dates far out of range
 
 
+@pytest.mark.both_databases
 async def test_dates_outside_the_years_1900_to_2200_are_refused_naming_the_field(sam, cast):
     visit = await sam.post(
         "/api/visits",

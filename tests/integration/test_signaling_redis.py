@@ -15,7 +15,8 @@ from telehealth.app import create_app
 from telehealth.keys import SIGNALING
 from tests.builders import Cast, VisitsSocket, disconnected, free_port, make_visit, session_token
 
-pytestmark = pytest.mark.timeout(60)
+# Several processes with Redis is a production deployment, on PostgreSQL: tested on it alone.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.postgresql]
 
 REDIS_URL = os.environ.get("TELEHEALTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

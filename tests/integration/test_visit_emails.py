@@ -77,6 +77,7 @@ def text_of(message: Any) -> str:
     return body
 
 
+@pytest.mark.both_databases
 async def test_booking_moving_and_cancelling_each_email_the_patient(
     settings, clock, cast: Cast, sessionmaker, smtp
 ):
@@ -134,6 +135,7 @@ async def test_booking_moving_and_cancelling_each_email_the_patient(
         assert all(e["action"] == "export" for e in sent)
 
 
+@pytest.mark.both_databases
 async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sessionmaker, smtp):
     inbox, smtp_url = smtp
     app = create_app(settings.model_copy(update={"smtp_url": smtp_url}), clock=clock)
@@ -163,6 +165,7 @@ async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sess
     }
 
 
+@pytest.mark.both_databases
 async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
     settings, clock, cast: Cast, sessionmaker, smtp
 ):
@@ -194,6 +197,7 @@ async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
     assert booked["join_url"] in text_of(message)
 
 
+@pytest.mark.both_databases
 async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
     client, clock, cast: Cast, sessionmaker, settings, smtp
 ):
@@ -222,6 +226,7 @@ async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
     ]
 
 
+@pytest.mark.both_databases
 async def test_a_reminder_goes_a_day_before_and_follows_the_visit_when_it_moves(
     client, clock, cast: Cast, sessionmaker, settings, smtp
 ):
