@@ -22,6 +22,7 @@ from telehealth.db import utcnow
 from telehealth.http.models.auth import NewUser
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Visit
+from tests.waiting import eventually
 
 PASSWORD = "correct-horse-battery"
 _npis = itertools.count(100000001)
@@ -330,14 +331,8 @@ async def alice_in_a_call_with_bob(
 
 
 async def disconnected(sock: VisitsSocket) -> bool:
-    """Whether the server dropped the socket within five seconds."""
-    import asyncio
-
-    for _ in range(100):
-        if not sock.sio.connected:
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    """True once the server dropped the socket (an AssertionError after five seconds)."""
+    return await eventually(lambda: not sock.sio.connected, what="the socket is disconnected")
 
 
 def free_port() -> int:

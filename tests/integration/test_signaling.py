@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
 import socketio
 
-from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+from tests.builders import Cast, VisitsSocket, disconnected, login, make_visit, session_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -148,11 +147,7 @@ async def test_a_second_tab_replaces_the_first(
     )
     assert (await second.call("join", {"visit_id": visit}))["ok"] is True
     await first.wait_for("replaced")
-    for _ in range(50):
-        if not first.sio.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not first.sio.connected
+    assert await disconnected(first)
     await bob.call(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=0\r\n"}}
     )
