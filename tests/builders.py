@@ -368,3 +368,29 @@ def run_cli(settings: Any, *args: str, **env: str) -> Any:
         timeout=120,
         check=False,
     )
+
+
+class LimiterClock:
+    """The signaling server's per-connection rate limiter, on a clock the test moves: it
+    reads the monotonic clock, so waiting for its buckets to refill would mean sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def limiter_clock(app: Any) -> LimiterClock:
+    from telehealth.keys import SIGNALING
+    from telehealth.signaling.rooms import RateLimiter
+
+    clock = LimiterClock()
+
+    class ShiftedRateLimiter(RateLimiter):
+        def allow(self, sid: str, now: float) -> bool:
+            return super().allow(sid, now + clock.offset)
+
+    app[SIGNALING].limiter = ShiftedRateLimiter()
+    return clock

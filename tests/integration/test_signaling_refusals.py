@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 import socketio
 
-from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+from tests.builders import Cast, VisitsSocket, disconnected, login, make_visit, session_token
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,14 +51,6 @@ async def call(server, settings, sessionmaker, cast: Cast, clock, sockets):
     return visit, alice, bob
 
 
-async def nothing_reached(*socks: VisitsSocket) -> None:
-    await asyncio.sleep(0.3)
-    for sock in socks:
-        assert sock.received("signal") == []
-        assert sock.received("admitted") == []
-        assert sock.received("visit_ended") == []
-
-
 async def still_works(visit: int, alice: VisitsSocket, bob: VisitsSocket) -> None:
     before = len(alice.received("signal"))
     ack = await bob.call(
@@ -67,6 +60,21 @@ async def still_works(visit: int, alice: VisitsSocket, bob: VisitsSocket) -> Non
     relayed = (await alice.wait_for("signal", count=before + 1))[-1]
     assert relayed["from"] == "prescriber"
     assert relayed["description"] == {"type": "offer", "sdp": "v=0\r\n"}
+
+
+async def nothing_reached(visit: int, alice: VisitsSocket, bob: VisitsSocket) -> None:
+    """Nothing but the call's own traffic reached Alice or Bob: a signal sent each way now
+    arrives as the first signal (the server sends to a connection in order, so anything it
+    had sent them before would be there already), and nothing else came."""
+    await still_works(visit, alice, bob)
+    before = len(bob.received("signal"))
+    answer = {"type": "answer", "sdp": "v=0\r\n"}
+    assert await alice.call("signal", {"visit_id": visit, "description": answer}) == {"ok": True}
+    await bob.wait_for("signal", count=before + 1)
+    for sock in (alice, bob):
+        assert len(sock.received("signal")) == 1
+        assert sock.received("admitted") == []
+        assert sock.received("visit_ended") == []
 
 
 async def test_the_other_prescriber_is_refused_like_a_missing_visit(
@@ -82,9 +90,8 @@ async def test_the_other_prescriber_is_refused_like_a_missing_visit(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=0\r\n"}}
     )
     assert ack["error"]["code"] == "not_joined"
-    await nothing_reached(alice, bob)
+    await nothing_reached(visit, alice, bob)
     assert alice.received("peer_joined") == [{"role": "prescriber"}]
-    await still_works(visit, alice, bob)
 
 
 async def test_a_patient_of_another_visit_is_refused(
@@ -104,8 +111,7 @@ async def test_a_patient_of_another_visit_is_refused(
     # Alice's join link opens her visit only, even though Dana's visit exists.
     alices_link = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
     assert await alices_link.call("join", {"visit_id": danas_visit}) == NEUTRAL
-    await nothing_reached(alice, bob)
-    await still_works(visit, alice, bob)
+    await nothing_reached(visit, alice, bob)
 
 
 async def test_a_visit_outside_its_window_cannot_be_joined(
@@ -246,18 +252,13 @@ async def test_a_message_over_the_transport_limit_closes_only_that_connection(
     await bob.emit(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "x" * 400_000}}
     )
-    for _ in range(100):
-        if not bob.sio.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not bob.sio.connected
-    await nothing_reached(alice)
+    assert await disconnected(bob)
     again = await sockets(settings, sessionmaker, cast.bob, clock=clock)
     assert (await again.call("join", {"visit_id": visit}))["ok"] is True
-    await still_works(visit, alice, again)
+    await nothing_reached(visit, alice, again)
 
 
-async def test_a_flooding_connection_is_rate_limited_and_stays_connected(call):
+async def test_a_flooding_connection_is_rate_limited_and_stays_connected(limiter_clock, call):
     visit, alice, bob = call
     for index in range(400):
         await bob.emit(
@@ -274,16 +275,17 @@ async def test_a_flooding_connection_is_rate_limited_and_stays_connected(call):
     def refusals() -> list[dict[str, object]]:
         return [e for e in bob.received("error") if e["error"]["code"] == "rate_limited"]
 
-    for _ in range(200):
-        if len(alice.received("signal")) + len(refusals()) == 400:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: len(alice.received("signal")) + len(refusals()) == 400,
+        timeout=10,
+        what="each of the 400 signals is relayed or refused",
+    )
     delivered = alice.received("signal")
     assert refusals()
     assert len(delivered) + len(refusals()) == 400
     assert len(delivered) < 400
     assert bob.sio.connected
-    await asyncio.sleep(1)  # the bucket refills
+    limiter_clock.advance(1)  # the bucket refills
     await still_works(visit, alice, bob)
 
 
