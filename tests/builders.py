@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -98,6 +98,34 @@ async def login(client: Any, person: Person) -> dict[str, Any]:
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
+
+
+async def as_user(new_client: Any, person: Person) -> Any:
+    """Another browser (`new_client`), signed in as `person`."""
+    c = await new_client()
+    await login(c, person)
+    return c
+
+
+async def error_of(response: Any, status: int) -> dict[str, Any]:
+    """The `error` object of an answer that must have `status`."""
+    assert response.status == status, await response.text()
+    body: dict[str, Any] = (await response.json())["error"]
+    return body
+
+
+# Monday 26 October 2026, 12:00 UTC (08:00 in New York): the scheduling tests' day.
+MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sam(client: Any, cast: Cast, clock: Any, sessionmaker: Any) -> Any:
+    """`client` signed in as Sam the scheduler on MONDAY, Bob's and Charlie's hours open."""
+    clock.set(MONDAY)
+    await open_hours(sessionmaker, cast.bob)
+    await open_hours(sessionmaker, cast.charlie)
+    await login(client, cast.sam)
+    return client
 
 
 def iso(dt: datetime) -> str:
@@ -394,3 +422,49 @@ def limiter_clock(app: Any) -> LimiterClock:
 
     app[SIGNALING].limiter = ShiftedRateLimiter()
     return clock
+
+
+class Sockets:
+    """Opens /visits sockets for the test and closes them after it (the `sockets` fixture)."""
+
+    def __init__(self, settings: Any, sessionmaker: Any, clock: Any) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.opened: list[VisitsSocket] = []
+
+    async def __call__(
+        self, person: Person, *, visit_id: int | None = None, headers: dict[str, str] | None = None
+    ) -> VisitsSocket:
+        """A connected socket of `person`, signed in at the test clock's time (with
+        `visit_id`: through that visit's join link), sending `headers` on the handshake."""
+        token = await session_token(
+            self.sessionmaker, person, visit_id=visit_id, now=self.clock.now
+        )
+        sock = self.track(VisitsSocket(self.settings.public_url, token))
+        if headers is None:
+            return await sock.connect()
+        await sock.sio.connect(
+            self.settings.public_url,
+            headers={"Cookie": f"th_session={token}", **headers},
+            namespaces=["/visits"],
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+        return sock
+
+    def track(self, sock: VisitsSocket) -> VisitsSocket:
+        """Close a socket the test made itself along with the others."""
+        self.opened.append(sock)
+        return sock
+
+    async def close(self) -> None:
+        for sock in self.opened:
+            await sock.close()
+
+
+@pytest.fixture
+async def sockets(settings: Any, sessionmaker: Any, clock: Any) -> Any:
+    opener = Sockets(settings, sessionmaker, clock)
+    yield opener
+    await opener.close()

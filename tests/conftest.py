@@ -23,7 +23,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 
-# Cheaper password hashing for the many accounts tests create (still real Argon2id).
+# Cheaper password hashing for the many accounts tests create (still real Argon2id): the
+# lowest cost the setting allows, for the commands tests run (see also `argon2_for_tests`).
 os.environ.setdefault("TELEHEALTH_ARGON2_MEMORY_KIB", "8192")
 # The audit chain's key, for the server under test and for every command it runs.
 os.environ.setdefault("TELEHEALTH_AUDIT_KEY", "test-audit-key-" + "k" * 32)
@@ -77,6 +78,26 @@ def _pg_reachable() -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def argon2_for_tests() -> Iterator[None]:
+    """Argon2id at 1 MiB and one pass in this process: the suite makes thousands of accounts
+    and sign-ins, and at the setting's floor (8 MiB, kept for every real deployment) they
+    cost about 8 ms of CPU each, 0.5 ms here. Still real Argon2id hashes; a hash carries its
+    own parameters, so the few tests that store production-cost hashes verify them at that
+    cost. The dummy hash for unknown usernames gets the same cost, so a known and an unknown
+    name still take the same work."""
+    from argon2 import PasswordHasher
+
+    from telehealth.auth import passwords
+
+    cheap = PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(passwords, "_hasher", cheap)
+    patch.setattr(passwords, "_DUMMY_HASH", cheap.hash("telehealth-timing-equaliser"))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

@@ -24,28 +24,11 @@ NEUTRAL = {
 
 
 @pytest.fixture
-async def sockets():
-    opened: list[VisitsSocket] = []
-
-    async def open_for(settings, sessionmaker, person, *, visit_id=None, clock=None):
-        token = await session_token(
-            sessionmaker, person, visit_id=visit_id, now=clock.now if clock else None
-        )
-        sock = VisitsSocket(settings.public_url, token)
-        opened.append(sock)
-        return await sock.connect()
-
-    yield open_for
-    for sock in opened:
-        await sock.close()
-
-
-@pytest.fixture
 async def call(server, settings, sessionmaker, cast: Cast, clock, sockets):
     """Alice and Bob joined to Alice's visit, which starts in ten minutes."""
     visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10))
-    bob = await sockets(settings, sessionmaker, cast.bob, clock=clock)
-    alice = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice, visit_id=visit)
     assert (await bob.call("join", {"visit_id": visit}))["ok"]
     assert (await alice.call("join", {"visit_id": visit}))["ok"]
     return visit, alice, bob
@@ -81,7 +64,7 @@ async def test_the_other_prescriber_is_refused_like_a_missing_visit(
     call, settings, sessionmaker, cast: Cast, clock, sockets
 ):
     visit, alice, bob = call
-    charlie = await sockets(settings, sessionmaker, cast.charlie, clock=clock)
+    charlie = await sockets(cast.charlie)
     assert await charlie.call("join", {"visit_id": visit}) == NEUTRAL
     assert await charlie.call("join", {"visit_id": 999_999}) == NEUTRAL
     for event in ("admit", "end"):
@@ -101,15 +84,15 @@ async def test_a_patient_of_another_visit_is_refused(
     danas_visit = await make_visit(
         sessionmaker, cast.dana, cast.charlie, clock.now + timedelta(minutes=5)
     )
-    signed_in = await sockets(settings, sessionmaker, cast.dana, clock=clock)
-    via_link = await sockets(settings, sessionmaker, cast.dana, visit_id=danas_visit, clock=clock)
+    signed_in = await sockets(cast.dana)
+    via_link = await sockets(cast.dana, visit_id=danas_visit)
     for dana in (signed_in, via_link):
         assert await dana.call("join", {"visit_id": visit}) == NEUTRAL
         assert (await dana.call("media_state", {"visit_id": visit, "connected": True}))[
             "ok"
         ] is False
     # Alice's join link opens her visit only, even though Dana's visit exists.
-    alices_link = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
+    alices_link = await sockets(cast.alice, visit_id=visit)
     assert await alices_link.call("join", {"visit_id": danas_visit}) == NEUTRAL
     await nothing_reached(visit, alice, bob)
 
@@ -124,9 +107,9 @@ async def test_a_visit_outside_its_window_cannot_be_joined(
     in_person = await make_visit(
         sessionmaker, cast.alice, cast.bob, clock.now, modality="in_person"
     )
-    bob = await sockets(settings, sessionmaker, cast.bob, clock=clock)
+    bob = await sockets(cast.bob)
     for visit in (past, later, finished, in_person):
-        alice = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
+        alice = await sockets(cast.alice, visit_id=visit)
         assert await alice.call("join", {"visit_id": visit}) == NEUTRAL
         assert await bob.call("join", {"visit_id": visit}) == NEUTRAL
     assert (await bob.call("join", {"visit_id": soon}))["ok"] is True
@@ -253,7 +236,7 @@ async def test_a_message_over_the_transport_limit_closes_only_that_connection(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "x" * 400_000}}
     )
     assert await disconnected(bob)
-    again = await sockets(settings, sessionmaker, cast.bob, clock=clock)
+    again = await sockets(cast.bob)
     assert (await again.call("join", {"visit_id": visit}))["ok"] is True
     await nothing_reached(visit, alice, again)
 

@@ -18,48 +18,17 @@ from telehealth.visits.models import Visit
 from tests.builders import (
     Cast,
     VisitsSocket,
+    as_user,
     disconnected,
-    login,
     make_visit,
     open_hours,
-    session_token,
 )
+from tests.integration.test_signaling_refusals import NEUTRAL
 
 pytestmark = pytest.mark.timeout(60)
 
-NEUTRAL = {
-    "ok": False,
-    "error": {
-        "code": "not_found",
-        "message": "This visit is not available to join. Check the link and the visit time.",
-    },
-}
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
 AFTER_RECHECK = RECHECK_INTERVAL.total_seconds() * 2
-
-
-@pytest.fixture
-async def sockets(settings, sessionmaker, clock):
-    opened: list[VisitsSocket] = []
-
-    async def open_for(person, *, visit_id=None, headers=None):
-        token = await session_token(sessionmaker, person, visit_id=visit_id, now=clock.now)
-        sock = VisitsSocket(settings.public_url, token)
-        opened.append(sock)
-        if headers is None:
-            return await sock.connect()
-        await sock.sio.connect(
-            settings.public_url,
-            headers={"Cookie": f"th_session={token}", **headers},
-            namespaces=["/visits"],
-            transports=["websocket"],
-            wait_timeout=5,
-        )
-        return sock
-
-    yield open_for
-    for sock in opened:
-        await sock.close()
 
 
 async def browser_as(new_client, token: str):
@@ -140,8 +109,7 @@ async def test_a_deactivated_prescriber_is_disconnected_at_once(
 ):
     _visit, alice, bob, _ = admitted_call
     signals_before = len(alice.received("signal"))
-    admin = await new_client()
-    await login(admin, cast.ada)
+    admin = await as_user(new_client, cast.ada)
     response = await admin.patch(f"/api/users/{cast.bob.id}", json={"active": False})
     assert response.status == 200, await response.text()
 
@@ -157,8 +125,7 @@ async def test_a_cancelled_visit_ends_the_call_for_both_participants_at_once(
 ):
     visit, alice, bob, _ = admitted_call
     signals_before = len(bob.received("signal"))
-    scheduler = await new_client()
-    await login(scheduler, cast.sam)
+    scheduler = await as_user(new_client, cast.sam)
     response = await scheduler.post(f"/api/visits/{visit}/cancel", json={"reason": "sick"})
     assert response.status == 200, await response.text()
 
@@ -181,8 +148,7 @@ async def test_a_visit_rescheduled_to_another_day_ends_its_call_at_once(
     assert (await bob.call("join", {"visit_id": visit}))["ok"]
     assert (await alice.call("join", {"visit_id": visit}))["ok"]
     await relays(visit, bob, alice)
-    scheduler = await new_client()
-    await login(scheduler, cast.sam)
+    scheduler = await as_user(new_client, cast.sam)
     await open_hours(sessionmaker, cast.bob, start="09:00", end="17:00")
     in_two_days = (clock.now + timedelta(days=2)).astimezone(ZoneInfo("America/New_York"))
     later = in_two_days.replace(hour=10, minute=0, second=0).isoformat()
