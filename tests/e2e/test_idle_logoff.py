@@ -1,6 +1,6 @@
 """Automatic logoff as a person at the screen sees it."""
 
-from tests.builders import Cast
+from tests.builders import PASSWORD, Cast
 from tests.e2e.pages import sign_in
 
 
