@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from telehealth.db import utcnow
 from telehealth.http.models.auth import NewUser
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Visit
+from tests.waiting import eventually
 
 PASSWORD = "correct-horse-battery"
 _npis = itertools.count(100000001)
@@ -97,6 +98,34 @@ async def login(client: Any, person: Person) -> dict[str, Any]:
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
+
+
+async def as_user(new_client: Any, person: Person) -> Any:
+    """Another browser (`new_client`), signed in as `person`."""
+    c = await new_client()
+    await login(c, person)
+    return c
+
+
+async def error_of(response: Any, status: int) -> dict[str, Any]:
+    """The `error` object of an answer that must have `status`."""
+    assert response.status == status, await response.text()
+    body: dict[str, Any] = (await response.json())["error"]
+    return body
+
+
+# Monday 26 October 2026, 12:00 UTC (08:00 in New York): the scheduling tests' day.
+MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sam(client: Any, cast: Cast, clock: Any, sessionmaker: Any) -> Any:
+    """`client` signed in as Sam the scheduler on MONDAY, Bob's and Charlie's hours open."""
+    clock.set(MONDAY)
+    await open_hours(sessionmaker, cast.bob)
+    await open_hours(sessionmaker, cast.charlie)
+    await login(client, cast.sam)
+    return client
 
 
 def iso(dt: datetime) -> str:
@@ -330,14 +359,8 @@ async def alice_in_a_call_with_bob(
 
 
 async def disconnected(sock: VisitsSocket) -> bool:
-    """Whether the server dropped the socket within five seconds."""
-    import asyncio
-
-    for _ in range(100):
-        if not sock.sio.connected:
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    """True once the server dropped the socket (an AssertionError after five seconds)."""
+    return await eventually(lambda: not sock.sio.connected, what="the socket is disconnected")
 
 
 def free_port() -> int:
@@ -373,3 +396,75 @@ def run_cli(settings: Any, *args: str, **env: str) -> Any:
         timeout=120,
         check=False,
     )
+
+
+class LimiterClock:
+    """The signaling server's per-connection rate limiter, on a clock the test moves: it
+    reads the monotonic clock, so waiting for its buckets to refill would mean sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def limiter_clock(app: Any) -> LimiterClock:
+    from telehealth.keys import SIGNALING
+    from telehealth.signaling.rooms import RateLimiter
+
+    clock = LimiterClock()
+
+    class ShiftedRateLimiter(RateLimiter):
+        def allow(self, sid: str, now: float) -> bool:
+            return super().allow(sid, now + clock.offset)
+
+    app[SIGNALING].limiter = ShiftedRateLimiter()
+    return clock
+
+
+class Sockets:
+    """Opens /visits sockets for the test and closes them after it (the `sockets` fixture)."""
+
+    def __init__(self, settings: Any, sessionmaker: Any, clock: Any) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.opened: list[VisitsSocket] = []
+
+    async def __call__(
+        self, person: Person, *, visit_id: int | None = None, headers: dict[str, str] | None = None
+    ) -> VisitsSocket:
+        """A connected socket of `person`, signed in at the test clock's time (with
+        `visit_id`: through that visit's join link), sending `headers` on the handshake."""
+        token = await session_token(
+            self.sessionmaker, person, visit_id=visit_id, now=self.clock.now
+        )
+        sock = self.track(VisitsSocket(self.settings.public_url, token))
+        if headers is None:
+            return await sock.connect()
+        await sock.sio.connect(
+            self.settings.public_url,
+            headers={"Cookie": f"th_session={token}", **headers},
+            namespaces=["/visits"],
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+        return sock
+
+    def track(self, sock: VisitsSocket) -> VisitsSocket:
+        """Close a socket the test made itself along with the others."""
+        self.opened.append(sock)
+        return sock
+
+    async def close(self) -> None:
+        for sock in self.opened:
+            await sock.close()
+
+
+@pytest.fixture
+async def sockets(settings: Any, sessionmaker: Any, clock: Any) -> Any:
+    opener = Sockets(settings, sessionmaker, clock)
+    yield opener
+    await opener.close()

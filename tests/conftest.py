@@ -1,6 +1,16 @@
 """Shared fixtures: real SQLite and PostgreSQL databases (migrated with Alembic), a real
 HTTP server per test, a controllable clock, and builders for the personas.
 
+Which database a test runs on is said by a marker, next to the test:
+
+- no marker: once, on SQLite (a fresh copy of the migrated template; it needs no service,
+  so every test runs everywhere, and it starts and empties fastest);
+- `@pytest.mark.both_databases`: on SQLite and on PostgreSQL, for what depends on the
+  storage (queries, constraints, transactions and concurrency, migrations, the audit chain,
+  backup, ids and dates at the database's limits);
+- `@pytest.mark.postgresql`: on PostgreSQL alone, for the production paths SQLite cannot
+  play (several server processes on one database, truly concurrent writers).
+
 Integration tests commit for real (the server under test runs concurrent requests on
 separate connections), so instead of rolling each test back, every table is emptied after
 the test: the same isolation, with real transactions.
@@ -13,7 +23,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +31,8 @@ from typing import Any
 
 import pytest
 
-# Cheaper password hashing for the many accounts tests create (still real Argon2id).
+# Cheaper password hashing for the many accounts tests create (still real Argon2id): the
+# lowest cost the setting allows, for the commands tests run (see also `argon2_for_tests`).
 os.environ.setdefault("TELEHEALTH_ARGON2_MEMORY_KIB", "8192")
 # The audit chain's key, for the server under test and for every command it runs.
 os.environ.setdefault("TELEHEALTH_AUDIT_KEY", "test-audit-key-" + "k" * 32)
@@ -42,6 +53,22 @@ CI = os.environ.get("CI") == "true"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def databases_for(definition: pytest.Function) -> list[str]:
+    """The databases a test runs on, from its markers (see the module's docstring); the
+    closest marker wins (a test's own over its module's)."""
+    for marker in definition.iter_markers():
+        if marker.name == "both_databases":
+            return BACKENDS
+        if marker.name == "postgresql":
+            return ["postgresql"]
+    return ["sqlite"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", databases_for(metafunc.definition), indirect=True)
+
+
 def _pg_reachable() -> bool:
     from sqlalchemy.engine import make_url
 
@@ -51,6 +78,26 @@ def _pg_reachable() -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def argon2_for_tests() -> Iterator[None]:
+    """Argon2id at 1 MiB and one pass in this process: the suite makes thousands of accounts
+    and sign-ins, and at the setting's floor (8 MiB, kept for every real deployment) they
+    cost about 8 ms of CPU each, 0.5 ms here. Still real Argon2id hashes; a hash carries its
+    own parameters, so the few tests that store production-cost hashes verify them at that
+    cost. The dummy hash for unknown usernames gets the same cost, so a known and an unknown
+    name still take the same work."""
+    from argon2 import PasswordHasher
+
+    from telehealth.auth import passwords
+
+    cheap = PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(passwords, "_hasher", cheap)
+    patch.setattr(passwords, "_DUMMY_HASH", cheap.hash("telehealth-timing-equaliser"))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +138,9 @@ async def pg_database() -> AsyncIterator[str | None]:
     await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" or "postgresql", chosen by the test's markers (pytest_generate_tests)."""
     return str(request.param)
 
 

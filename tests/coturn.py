@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import eventually
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_CONF = ROOT / "deploy" / "turnserver.conf"
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
@@ -137,15 +139,15 @@ async def start_coturn(
 
 
 async def _wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(100):
+    async def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"turnserver exited with {process.returncode}")
         try:
             _reader, writer = await asyncio.open_connection(host, port)
         except OSError:
-            await asyncio.sleep(0.05)
-            continue
+            return False
         writer.close()
         await writer.wait_closed()
-        return
-    raise RuntimeError("turnserver did not start listening")
+        return True
+
+    await eventually(listening, what=f"turnserver listens on {host}:{port}")

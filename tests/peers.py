@@ -28,6 +28,7 @@ from sqlalchemy import select
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import Visit, VisitEvent
 from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+from tests.waiting import eventually
 
 
 def rtc_configuration(
@@ -272,12 +273,11 @@ async def see_each_other(alice: CallPeer, bob: CallPeer) -> None:
 
 
 async def wait_for_status(sessionmaker: Any, visit_id: int, status: str) -> Visit:
-    for _ in range(100):
+    async def visit_in_status() -> Visit | None:
         visit, _events = await visit_row(sessionmaker, visit_id)
-        if visit.status.value == status:
-            return visit
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"visit never became {status}; it is {visit.status.value}")
+        return visit if visit.status.value == status else None
+
+    return await eventually(visit_in_status, what=f"visit {visit_id} is {status}")
 
 
 async def end_and_tell(prescriber: CallPeer, patient: CallPeer, visit_id: int) -> None:

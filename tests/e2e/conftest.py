@@ -41,13 +41,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(180))
 
 
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """Browser tests run on the embedded database: the PostgreSQL paths are covered below
-    the browser by the integration tests."""
-    return str(request.param)
-
-
 @pytest.fixture(scope="session")
 async def playwright_instance() -> AsyncIterator[Any]:
     if not Path(CHROMIUM).exists():

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.builders import PASSWORD, Cast, book_telehealth, login, make_visit
+from tests.builders import Cast, book_telehealth, login, make_visit
+from tests.e2e.pages import sign_in
 
 AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -32,13 +33,7 @@ async def violations(page: Any) -> list[dict[str, Any]]:
 
 async def signed_in(new_page: Any, username: str) -> Any:
     # axe is added as a script the page did not ship: only this test's context may run it.
-    page = await new_page(bypass_csp=True)
-    await page.goto("/login")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(lambda url: "/login" not in url)
-    return page
+    return await sign_in(await new_page(bypass_csp=True), username)
 
 
 @pytest.fixture

@@ -4,23 +4,15 @@ at the right time in their own zone."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from playwright.async_api import expect
 from sqlalchemy import update
 
 from telehealth.auth.models import PatientProfile
-from tests.builders import PASSWORD, Cast, open_hours
+from tests.builders import Cast, open_hours
+from tests.e2e.pages import sign_in
 
 MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)  # 08:00 in New York
-
-
-async def sign_in(page: Any, username: str, home: str) -> None:
-    await page.goto("/login")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"**{home}")
 
 
 async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_their_own_zone(
@@ -38,7 +30,7 @@ async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_the
         await session.commit()
 
     sam = await new_page()
-    await sign_in(sam, "sam", "/scheduler")
+    await sign_in(sam, "sam", lands_on="/scheduler")
     await sam.get_by_label("Prescriber", exact=True).select_option(str(cast.bob.id))
     await sam.get_by_label("Name or date of birth").fill("alice")
     await sam.get_by_role("button", name="Search").click()
@@ -96,7 +88,7 @@ async def test_a_scheduler_books_on_the_week_page_and_the_patient_sees_it_in_the
     assert sam.console_errors == []
 
     alice = await new_page()
-    await sign_in(alice, "alice", "/patient")
+    await sign_in(alice, "alice", lands_on="/patient")
     item = alice.locator(".visit-item")
     await expect(item).to_have_count(1)
     text = await item.inner_text()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import Cast, make_visit
-from tests.e2e.test_orders_page import choose_medication, place_order, sign_in
+from tests.e2e.pages import sign_in
+from tests.e2e.test_orders_page import choose_medication, place_order
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from telehealth.signaling.rooms import visit_room
 from tests.builders import PASSWORD, Cast, make_visit
-from tests.e2e.test_orders_page import sign_in
+from tests.e2e.pages import page_sockets_in, sign_in
 
 
 async def test_the_call_page_opened_before_check_in_updates_when_the_patient_checks_in(
-    new_page, client, sessionmaker, cast: Cast, clock
+    new_page, client, app, sessionmaker, cast: Cast, clock
 ):
     visit_id = await make_visit(
         sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10)
@@ -19,7 +20,7 @@ async def test_the_call_page_opened_before_check_in_updates_when_the_patient_che
     panel = page.locator("[data-record-panel]")
     await panel.wait_for(state="attached")
     assert await panel.get_attribute("data-can-write") == "false"
-    await page.wait_for_timeout(1500)  # the page's socket is up
+    await page_sockets_in(app, visit_room(visit_id))  # the page's socket joined the call
 
     response = await client.post("/api/session", json={"username": "alice", "password": PASSWORD})
     assert response.status == 200

@@ -1,13 +1,7 @@
 """Automatic logoff as a person at the screen sees it."""
 
 from tests.builders import PASSWORD, Cast
-
-
-async def sign_in(page, username: str) -> None:
-    await page.goto("/login")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+from tests.e2e.pages import sign_in
 
 
 async def test_an_unattended_page_warns_then_returns_to_sign_in(new_page, cast: Cast, clock):

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from telehealth import audit
+from telehealth.signaling.rooms import dashboard_room
 from telehealth.uow import unit_of_work
 from telehealth.visits.models import MedicationEvent, PatientMedication
-from tests.builders import PASSWORD, Cast, login, make_visit
+from tests.builders import Cast, login, make_visit
+from tests.e2e.pages import page_sockets_in, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -23,16 +25,6 @@ NOW = datetime(2030, 3, 5, 15, 0, tzinfo=UTC)
 START = NOW + timedelta(minutes=10)
 FIRST = NOW - timedelta(days=28)
 PHQ9_BEFORE = {"1": 3, "2": 3, "3": 2, "4": 2, "5": 2, "6": 2, "7": 2, "8": 2, "9": 0}  # 18
-
-
-async def sign_in(new_page: Any, username: str, **options: Any) -> Any:
-    page = await new_page(**options)
-    await page.goto("/login")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(lambda url: "/login" not in url)
-    return page
 
 
 async def history(client: Any, sessionmaker: Any, cast: Cast, clock: Any) -> None:
@@ -77,7 +69,7 @@ async def history(client: Any, sessionmaker: Any, cast: Cast, clock: Any) -> Non
 
 
 async def test_item_9_shows_crisis_resources_and_alerts_the_open_dashboard(
-    new_page: Any, client: Any, sessionmaker: Any, cast: Cast, clock: Any
+    new_page: Any, client: Any, app: Any, sessionmaker: Any, cast: Cast, clock: Any
 ) -> None:
     await history(client, sessionmaker, cast, clock)
     await login(client, cast.sam)
@@ -100,10 +92,10 @@ async def test_item_9_shows_crisis_resources_and_alerts_the_open_dashboard(
     visit = await booked.json()
 
     # Bob's dashboard is open before anything happens.
-    bob = await sign_in(new_page, "bob")
+    bob = await sign_in(await new_page(), "bob")
     await bob.wait_for_url("**/prescriber")
     await bob.get_by_text("No open safety alerts.").wait_for()
-    await bob.wait_for_timeout(500)  # its socket is watching
+    await page_sockets_in(app, dashboard_room(cast.bob.id))  # its socket is watching
 
     # Alice opens her link on a phone; the questions come before the device check.
     alice = await new_page(viewport={"width": 375, "height": 740})
@@ -188,7 +180,7 @@ async def test_item_9_shows_crisis_resources_and_alerts_the_open_dashboard(
     ).is_visible()
 
     # Alice sees her own course in plain words on her home page.
-    home = await sign_in(new_page, "alice", viewport={"width": 375, "height": 740})
+    home = await sign_in(await new_page(viewport={"width": 375, "height": 740}), "alice")
     await home.wait_for_url("**/patient")
     plain = await home.locator("[data-plain=phq9]").text_content()
     assert plain and "14 points lower than your first score" in plain

@@ -5,7 +5,8 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.builders import Cast, login, make_visit
-from tests.e2e.test_orders_page import SAVED, sign_in
+from tests.e2e.pages import sign_in
+from tests.e2e.test_orders_page import SAVED
 
 
 async def saved_subjective(client, cast: Cast, visit_id: int) -> str:

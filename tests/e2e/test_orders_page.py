@@ -7,17 +7,10 @@ from datetime import timedelta
 
 from playwright.async_api import expect
 
-from tests.builders import PASSWORD, Cast, make_visit
+from tests.builders import Cast, make_visit
+from tests.e2e.pages import sign_in
 
 SAVED = re.compile(r"^Saved ")
-
-
-async def sign_in(page, username: str, next_path: str) -> None:
-    await page.goto(f"/login?next={next_path}")
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"**{next_path}")
 
 
 async def place_order(page) -> str:

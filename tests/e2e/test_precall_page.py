@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from telehealth.keys import PRECALL
-from tests.builders import PASSWORD, Cast
+from tests.builders import Cast
+from tests.e2e.pages import sign_in
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -17,11 +18,7 @@ async def test_patient_sees_own_video_come_back_and_a_round_trip_time(
     new_page: Any, cast: Cast, app: Any
 ) -> None:
     page = await new_page()
-    await page.goto("/login?next=/precall")
-    await page.get_by_label("Username").fill("alice")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/precall")
+    await sign_in(page, "alice", "/precall")
 
     await page.get_by_role("button", name="Start the test").click()
 
@@ -40,7 +37,5 @@ async def test_patient_sees_own_video_come_back_and_a_round_trip_time(
     assert len(app[PRECALL]) == 1
 
     await page.get_by_role("button", name="Stop the test").click()
-    async with asyncio.timeout(5):
-        while len(app[PRECALL]):
-            await asyncio.sleep(0.05)
+    await eventually(lambda: len(app[PRECALL]) == 0, what="the server's test peer is closed")
     assert page.console_errors == []

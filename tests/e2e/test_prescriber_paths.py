@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.builders import Cast, make_visit, open_hours
-from tests.e2e.test_orders_page import choose_medication, place_order, sign_in
+from tests.e2e.pages import sign_in
+from tests.e2e.test_orders_page import choose_medication, place_order
 
 pytestmark = pytest.mark.e2e
 

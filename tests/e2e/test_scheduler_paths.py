@@ -9,7 +9,8 @@ import pytest
 from playwright.async_api import expect
 
 from tests.builders import Cast, book_telehealth
-from tests.e2e.test_booking import MONDAY, sign_in
+from tests.e2e.pages import sign_in
+from tests.e2e.test_booking import MONDAY
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ async def test_the_visit_shows_its_current_link_sends_it_again_and_a_move_shows_
     start = MONDAY + timedelta(days=1, hours=2)  # Tuesday 10:00 in New York
     booked = await book_telehealth(client, sessionmaker, cast, start)
     sam = await new_page(permissions=["clipboard-read", "clipboard-write"])
-    await sign_in(sam, "sam", "/scheduler")
+    await sign_in(sam, "sam", lands_on="/scheduler")
     await sam.get_by_label("Prescriber", exact=True).select_option(str(cast.bob.id))
     block = sam.locator(f".slot.booked[data-visit-id='{booked['id']}']")
     link = block.get_by_role("textbox", name="Join link")
@@ -53,7 +54,7 @@ async def test_a_deep_link_opens_the_week_with_its_patient_prescriber_and_modali
 ):
     clock.set(MONDAY)
     sam = await new_page()
-    await sign_in(sam, "sam", "/scheduler")
+    await sign_in(sam, "sam", lands_on="/scheduler")
     query = f"patient_id={cast.alice.id}&prescriber_id={cast.charlie.id}&modality=in_person"
     await sam.goto(f"/scheduler?{query}")
     chosen = sam.locator("#patient-chosen")
@@ -92,7 +93,7 @@ async def test_a_week_you_can_read(new_page, client, cast: Cast, clock, sessionm
         status="finished",
     )
     sam = await new_page()
-    await sign_in(sam, "sam", "/scheduler")
+    await sign_in(sam, "sam", lands_on="/scheduler")
     await sam.get_by_label("Prescriber", exact=True).select_option(str(cast.bob.id))
     await sam.wait_for_load_state("networkidle")
     week = sam.locator("#week")
@@ -126,7 +127,7 @@ async def test_several_prescribers_days_side_by_side(new_page, cast: Cast, clock
     await open_hours(sessionmaker, cast.bob, start="09:00", end="12:00")
     await open_hours(sessionmaker, cast.charlie, start="13:00", end="17:00")
     sam = await new_page()
-    await sign_in(sam, "sam", "/scheduler")
+    await sign_in(sam, "sam", lands_on="/scheduler")
     await sam.get_by_label("Name or date of birth").fill("alice")
     await sam.get_by_role("button", name="Search").click()
     await sam.get_by_role("button", name="Alice Able").click()

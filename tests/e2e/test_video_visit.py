@@ -3,7 +3,6 @@ prescriber from the dashboard, through admission, live video both ways, to the e
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,9 +10,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from telehealth.app import create_app
-from telehealth.keys import SIGNALING
+from telehealth.signaling.rooms import visit_room
 from telehealth.visits.models import Visit, VisitStatus
 from tests.builders import PASSWORD, Cast, login
+from tests.e2e.pages import page_sockets_in
 
 pytestmark = pytest.mark.e2e
 
@@ -179,10 +179,7 @@ async def test_a_server_restart_mid_call_does_not_end_the_visit(
     restarted = TestServer(create_app(settings, clock=clock), host="127.0.0.1", port=settings.port)
     await restarted.start_server()
     try:
-        signaling = restarted.app[SIGNALING]
-        async with asyncio.timeout(30):
-            while sum(c.visit_id == visit_id for c in signaling.connections.values()) < 2:
-                await asyncio.sleep(0.1)
+        await page_sockets_in(restarted.app, visit_room(visit_id), 2)  # both pages rejoined
         await assert_video_flows(patient, "remote-video")
         await assert_video_flows(prescriber, "remote-video")
 

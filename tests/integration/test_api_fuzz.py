@@ -23,10 +23,10 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.postgresql
 @pytest.mark.parametrize("role", ROLES)
 async def test_no_generated_request_gets_a_server_error(
-    backend, role, client, new_client, server, cast: Cast, sessionmaker, clock, tmp_path
+    role, client, new_client, server, cast: Cast, sessionmaker, clock, tmp_path
 ):
     # Something for the ids to find: a visit of Alice's with Bob.
     await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)

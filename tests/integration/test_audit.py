@@ -4,11 +4,15 @@ import asyncio
 import subprocess
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from telehealth.audit import AuditEntry
 from tests.builders import PASSWORD, Cast, login, run_cli
+
+# On both databases: the audit chain: its rows, search queries, concurrent writers and verify.
+pytestmark = pytest.mark.both_databases
 
 
 async def entries(sessionmaker) -> list[AuditEntry]:

@@ -1,10 +1,14 @@
 """The trail names every patient whose data was touched or tried, and holds nothing a
 client chose to write into it."""
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from telehealth.app import create_app
 from tests.builders import Cast, login
+
+# On both databases: what the audit trail holds, read back by its queries.
+pytestmark = pytest.mark.both_databases
 
 
 async def patient_trail(client, patient_id: int) -> list[dict]:

@@ -7,15 +7,22 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
+from telehealth import checkpoints
 from telehealth.app import create_app
 from telehealth.audit import GENESIS, entry_digest, entry_fields
 from telehealth.db import utcnow
 from tests.builders import Cast, login, run_cli
 from tests.integration.test_audit import entries
+from tests.waiting import eventually
+
+# On both databases: the audit chain's keys and checkpoints, through the command line.
+pytestmark = pytest.mark.both_databases
 
 
 async def rewrite_from(sessionmaker, seq: int, change: dict, digest=entry_digest) -> None:
@@ -138,22 +145,33 @@ def test_production_without_an_audit_key_refuses_to_start(tmp_path):
 
 
 async def test_each_server_process_writes_signed_checkpoints_while_entries_are_written(
-    settings, cast: Cast, clock, sessionmaker, port
+    settings, cast: Cast, clock, sessionmaker, port, monkeypatch
 ):
-    fast = settings.model_copy(update={"audit_checkpoint_seconds": 0.2})
+    ticks = 0
+    write = checkpoints.write
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal ticks
+        ticks += 1
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "write", counted)
+    fast = settings.model_copy(update={"audit_checkpoint_seconds": 0.1})
     server = TestServer(create_app(fast, clock=clock), host="127.0.0.1", port=port)
     async with TestClient(server) as client:
         await login(client, cast.bob)
         head = (await entries(sessionmaker))[-1]
         path = settings.checkpoint_path
-        for _ in range(50):
-            await asyncio.sleep(0.1)
+
+        def checkpoint_lines() -> list[str]:
             lines = path.read_text().splitlines() if path.exists() else []
-            if lines and json.loads(lines[-1])["seq"] == head.seq:
-                break
-        assert json.loads(lines[-1])["seq"] == head.seq
+            return lines if lines and json.loads(lines[-1])["seq"] == head.seq else []
+
+        lines = await eventually(checkpoint_lines, what="a checkpoint of the head")
         assert json.loads(lines[-1])["head"] == head.hash
-        await asyncio.sleep(0.6)  # nothing new written: no new line
+        # Two more ticks with nothing new written: no new line.
+        seen = ticks
+        await eventually(lambda: ticks >= seen + 2, what="two more checkpoint ticks")
         assert len(path.read_text().splitlines()) == len(lines)
     result = await asyncio.to_thread(run_cli, settings, "audit", "verify")
     assert result.returncode == 0, result.stderr

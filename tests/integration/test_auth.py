@@ -42,6 +42,7 @@ async def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(c
     assert (await client.get("/api/me")).status == 401
 
 
+@pytest.mark.both_databases
 async def test_five_failed_sign_ins_lock_the_account_for_fifteen_minutes(
     client, cast: Cast, clock, sessionmaker
 ):
@@ -76,6 +77,7 @@ async def test_five_failed_sign_ins_lock_the_account_for_fifteen_minutes(
     ]
 
 
+@pytest.mark.both_databases
 async def test_a_session_left_idle_is_signed_out_and_says_why(
     client, cast: Cast, clock, sessionmaker
 ):
@@ -237,6 +239,7 @@ async def test_nul_characters_are_refused_with_a_clear_error_not_a_crash(client,
     assert form.status == 422
 
 
+@pytest.mark.both_databases
 async def test_ids_beyond_the_database_range_look_like_missing_records(client, cast):
     await login(client, cast.ada)
     for path in ("/api/visits/99999999999999999999", "/api/visits/2147483648"):

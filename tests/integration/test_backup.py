@@ -6,10 +6,14 @@ import asyncio
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import text
 
 from telehealth.db import make_engine
 from tests.builders import Cast, login, open_hours, run_cli
+
+# On both databases: backup and restore differ per database (online backup API, pg_dump).
+pytestmark = pytest.mark.both_databases
 
 NEW_YORK = ZoneInfo("America/New_York")
 

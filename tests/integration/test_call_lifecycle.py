@@ -235,6 +235,7 @@ async def test_ice_servers_carry_short_lived_turn_credentials(
     assert turn["credential"] == expected
 
 
+@pytest.mark.both_databases
 async def test_the_visit_is_in_progress_only_once_both_sides_report_media_after_admission(
     server, settings, sessionmaker, cast: Cast, clock
 ):

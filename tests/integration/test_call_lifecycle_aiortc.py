@@ -3,7 +3,6 @@ server."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from tests.peers import (
     visit_row,
     wait_for_status,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -85,15 +85,12 @@ async def test_a_call_survives_a_server_restart_and_can_still_be_finished(
         await second.start_server()
 
         for peer in (alice, bob):
-            for _ in range(200):
-                if peer.rejoins:
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(lambda p=peer: p.rejoins, timeout=10, what=f"{peer.role} rejoins")
             assert peer.rejoins == [{"ok": True, "role": peer.role, "status": "in_progress"}]
             await peer.sock.wait_for("admitted", count=2)  # told to restart ICE
         frames = alice.frames
-        await asyncio.sleep(0.5)
-        assert alice.frames > frames  # media kept flowing peer to peer
+        # Media keeps flowing peer to peer.
+        await eventually(lambda: alice.frames > frames, what="a new frame reaches Alice")
 
         await end_and_tell(bob, alice, visit_id)
     finally:

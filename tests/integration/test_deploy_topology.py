@@ -31,18 +31,15 @@ from tests.builders import Cast, VisitsSocket, free_port, make_visit, session_to
 from tests.coturn import ROOT, Coturn, make_certificate
 from tests.integration.test_signaling_redis import REDIS_URL, _redis_reachable
 from tests.peers import CallPeer, check_in_and_admit, end_and_tell, selected_pair
+from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(90)
+# Production runs on PostgreSQL: this topology (two processes on one database) is tested on
+# it alone.
+pytestmark = [pytest.mark.timeout(90), pytest.mark.postgresql]
 
 DEPLOY = ROOT / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE_VARIABLES = ("DOMAIN", "HTTPS_PORT", "HTTP_PORT", "TLS_CERT", "TLS_KEY", "APP_1", "APP_2")
-
-
-@pytest.fixture(params=["postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """Production runs on PostgreSQL: this topology is tested on it alone."""
-    return str(request.param)
 
 
 def _require(condition: bool, message: str) -> None:
@@ -80,17 +77,20 @@ class Topology:
     coturn: Coturn
 
 
-async def _wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if process.poll() is not None:
-                raise RuntimeError(f"{url} exited: {log.read_text()[-2000:]}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
+async def _wait_for_http(
+    url: str, process: subprocess.Popen[bytes], log: Path, session: aiohttp.ClientSession
+) -> None:
+    """Until `url` answers 200 (the process exiting first fails at once, with its log)."""
+
+    async def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited: {log.read_text()[-2000:]}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(url) as response:
+                return response.status == 200
+        return False
+
+    await eventually(answers, timeout=30, what=f"{url} answers")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -145,14 +145,18 @@ async def topology(settings: Any, tmp_path: Path, coturn: Coturn) -> AsyncIterat
                     stderr=subprocess.STDOUT,
                 )
             )
-        await asyncio.gather(
-            *(
-                _wait_for_http(
-                    f"http://127.0.0.1:{port}/healthz", process, tmp_path / f"app-{port}.log"
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(
+                *(
+                    _wait_for_http(
+                        f"http://127.0.0.1:{port}/healthz",
+                        process,
+                        tmp_path / f"app-{port}.log",
+                        session,
+                    )
+                    for port, process in zip(app_ports, processes, strict=True)
                 )
-                for port, process in zip(app_ports, processes, strict=True)
             )
-        )
 
         # nginx: the site rendered from the template (as envsubst would) inside a main
         # configuration like Debian's own, which includes conf.d/*.conf in http {}.
@@ -192,14 +196,7 @@ http {{
         processes.append(nginx)
         context = ssl.create_default_context(cafile=str(cert))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as s:
-            for _ in range(100):
-                if nginx.poll() is not None:
-                    raise RuntimeError((tmp_path / "nginx-start.log").read_text())
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with s.get(f"{url}/healthz") as response:
-                        if response.status == 200:
-                            break
-                await asyncio.sleep(0.05)
+            await _wait_for_http(f"{url}/healthz", nginx, tmp_path / "nginx-start.log", s)
         yield Topology(url, context, processes[:2], coturn)
     finally:
         for process in processes:
@@ -244,17 +241,16 @@ async def test_a_visit_through_nginx_two_processes_and_coturn_survives_losing_a_
         first = topology.processes[0]
         first.send_signal(signal.SIGKILL)
         first.wait()
-        for _ in range(100):
-            if alice.rejoins or bob.rejoins:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: alice.rejoins or bob.rejoins, what="a participant rejoins")
         rejoined = [p.role for p in (alice, bob) if p.rejoins]
         assert len(rejoined) == 1, "the participants were not on different processes"
         (moved,) = [p for p in (alice, bob) if p.rejoins]
         assert moved.rejoins == [{"ok": True, "role": moved.role, "status": "in_progress"}]
         frames = (alice.frames, bob.frames)
-        await asyncio.sleep(1)
-        assert alice.frames > frames[0] and bob.frames > frames[1]  # video both ways
+        await eventually(  # video both ways
+            lambda: alice.frames > frames[0] and bob.frames > frames[1],
+            what="new frames reach both participants",
+        )
 
         # The call can still be steered: the prescriber ends it, the patient is told.
         await end_and_tell(bob, alice, visit_id)

@@ -95,6 +95,7 @@ async def test_a_form_that_is_not_utf8_is_refused_as_bad_input(client, cast: Cas
         "end=9999-12-31T20:00:00-05:00",
     ],
 )
+@pytest.mark.both_databases
 async def test_audit_search_at_the_calendars_edge_answers_422(client, cast: Cast, query):
     await login(client, cast.ada)
     response = await client.get(f"/api/audit?{query}")
@@ -102,6 +103,7 @@ async def test_audit_search_at_the_calendars_edge_answers_422(client, cast: Cast
     assert "calendar" in (await error_of(response))["message"]
 
 
+@pytest.mark.both_databases
 async def test_audit_search_reaches_the_first_and_last_representable_instants(client, cast: Cast):
     await login(client, cast.ada)
     response = await client.get(

@@ -143,6 +143,7 @@ async def test_the_old_link_of_a_rescheduled_visit_says_where_it_moved(
     assert response.status == 200
 
 
+@pytest.mark.both_databases
 async def test_too_many_wrong_tries_lock_the_link_even_for_the_right_date(
     visit, new_client, clock, settings
 ):

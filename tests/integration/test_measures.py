@@ -56,6 +56,7 @@ async def visit(sessionmaker, cast: Cast, clock) -> int:
     return await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(days=1))
 
 
+@pytest.mark.both_databases
 async def test_a_draft_resumes_and_is_submitted_once_with_a_server_score(
     client, new_client, cast: Cast, visit: int
 ):
@@ -252,6 +253,7 @@ async def test_no_alert_without_item_9_and_none_for_gad7(
         assert (await session.execute(select(func.count()).select_from(SafetyAlert))).scalar() == 0
 
 
+@pytest.mark.both_databases
 async def test_a_submission_is_never_kept_without_its_alert(
     client, sessionmaker, cast: Cast, visit: int
 ):
@@ -276,6 +278,7 @@ async def test_a_submission_is_never_kept_without_its_alert(
     assert (status, body["safety_alert"]) == (200, True)
 
 
+@pytest.mark.both_databases
 async def test_measures_are_listed_oldest_first_for_the_patient_and_their_prescriber(
     client, new_client, sessionmaker, cast: Cast, clock
 ):
@@ -339,6 +342,7 @@ async def test_a_submission_exports_as_valid_fhir_r4_with_loinc_codes(
     assert any(d["action"] == "export" and d.get("format") == "fhir-r4" for d in exports)
 
 
+@pytest.mark.both_databases
 async def test_escalation_happens_once_with_two_processes(
     settings, sessionmaker, cast: Cast, visit: int, clock, client
 ):

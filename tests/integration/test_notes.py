@@ -32,6 +32,7 @@ async def save(client: Any, visit_id: int, version: int, **fields: str) -> Any:
     return await client.put(f"/api/visits/{visit_id}/note", json={**fields, "version": version})
 
 
+@pytest.mark.both_databases
 async def test_a_stale_save_is_refused_with_the_current_text_and_nothing_is_lost(
     client, new_client, cast: Cast, visit_id: int
 ):
@@ -62,6 +63,7 @@ async def test_a_stale_save_is_refused_with_the_current_text_and_nothing_is_lost
     assert (await merged.json())["version"] == 2
 
 
+@pytest.mark.both_databases
 async def test_every_saved_version_is_kept_as_a_revision(
     client, sessionmaker, cast: Cast, visit_id: int
 ):
@@ -241,6 +243,7 @@ async def test_the_record_page_opens_for_the_visits_prescriber_only(
         assert (await other.get(f"/visits/{booked}/record")).status == 404, who
 
 
+@pytest.mark.both_databases
 async def test_two_saves_at_the_same_instant_never_both_win(
     client, new_client, cast: Cast, visit_id: int
 ):

@@ -20,6 +20,7 @@ async def test_health_and_readiness_answer(client):
     assert (await ready.json())["database"] == "ok"
 
 
+@pytest.mark.both_databases
 async def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
     settings = Settings(
         database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none",

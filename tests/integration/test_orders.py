@@ -40,6 +40,7 @@ async def gate_entries(sessionmaker) -> list[AuditEntry]:
         )
 
 
+@pytest.mark.both_databases
 async def test_alprazolam_is_refused_in_a_telehealth_visit_without_an_in_person_evaluation(
     client, sessionmaker, cast: Cast, visit_id: int
 ):
@@ -72,6 +73,7 @@ async def test_alprazolam_is_refused_in_a_telehealth_visit_without_an_in_person_
     assert "alprazolam" not in str(entry.detail).lower()
 
 
+@pytest.mark.both_databases
 async def test_alprazolam_is_allowed_after_the_prescriber_attests_an_in_person_evaluation(
     client, sessionmaker, cast: Cast, visit_id: int, clock
 ):
@@ -102,6 +104,7 @@ async def test_alprazolam_is_allowed_after_the_prescriber_attests_an_in_person_e
     assert entry.detail["evidence"]["id"] == evaluation_id
 
 
+@pytest.mark.both_databases
 async def test_a_finished_in_person_visit_with_this_prescriber_opens_the_gate(
     client, sessionmaker, cast: Cast, visit_id: int, clock
 ):
@@ -120,6 +123,7 @@ async def test_a_finished_in_person_visit_with_this_prescriber_opens_the_gate(
     assert entry.detail["evidence"]["id"] == earlier
 
 
+@pytest.mark.both_databases
 async def test_alprazolam_is_still_refused_when_only_another_prescriber_saw_the_patient(
     client, new_client, sessionmaker, cast: Cast, visit_id: int, clock
 ):
@@ -148,6 +152,7 @@ async def test_alprazolam_is_still_refused_when_only_another_prescriber_saw_the_
     assert "another prescriber" in (await response.json())["error"]["message"]
 
 
+@pytest.mark.both_databases
 async def test_a_booked_in_person_visit_in_the_future_does_not_count(
     client, sessionmaker, cast: Cast, visit_id: int, clock
 ):
@@ -163,6 +168,7 @@ async def test_a_booked_in_person_visit_in_the_future_does_not_count(
     assert (await order(client, visit_id, ALPRAZOLAM)).status == 403
 
 
+@pytest.mark.both_databases
 async def test_a_controlled_order_during_an_in_person_visit_is_allowed(
     client, sessionmaker, cast: Cast, clock
 ):
@@ -181,6 +187,7 @@ async def test_a_controlled_order_during_an_in_person_visit_is_allowed(
     assert (await response.json())["gate"]["rule"] == "in_person_visit"
 
 
+@pytest.mark.both_databases
 async def test_sertraline_is_allowed_and_appears_on_the_medication_list_with_its_history(
     client, new_client, sessionmaker, cast: Cast, visit_id: int, clock
 ):
@@ -228,6 +235,7 @@ async def test_sertraline_is_allowed_and_appears_on_the_medication_list_with_its
         ("pregabalin-capsule", 8, 201),  # V: as the prescriber authorises
     ],
 )
+@pytest.mark.both_databases
 async def test_federal_refill_limits_are_enforced(
     client, sessionmaker, cast: Cast, visit_id: int, clock, medication_id, refills, status
 ):

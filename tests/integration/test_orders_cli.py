@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.builders import Cast, alice_in_a_call_with_bob, login, make_visit
 
 
@@ -158,6 +160,7 @@ async def test_an_import_where_the_gate_refuses_only_exits_with_the_gate_status(
     assert "Clonazepam" in result.stdout
 
 
+@pytest.mark.both_databases
 async def test_a_visit_id_no_row_can_have_is_refused_like_a_missing_visit(
     database_url, cast: Cast, tmp_path
 ):

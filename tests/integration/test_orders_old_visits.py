@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from telehealth.visits.models import Visit
@@ -26,6 +27,7 @@ async def finished_visit(sessionmaker, patient, prescriber, start, *, modality, 
     return visit_id
 
 
+@pytest.mark.both_databases
 async def test_an_in_person_visit_from_long_ago_cannot_be_used_to_order_a_controlled_drug(
     client, cast: Cast, sessionmaker, clock
 ):
@@ -45,6 +47,7 @@ async def test_an_in_person_visit_from_long_ago_cannot_be_used_to_order_a_contro
     assert "24 hours" in body["error"]["message"]
 
 
+@pytest.mark.both_databases
 async def test_an_old_video_visit_cannot_be_reopened_to_order_with_its_old_state(
     client, cast: Cast, sessionmaker, clock
 ):
@@ -62,6 +65,7 @@ async def test_an_old_video_visit_cannot_be_reopened_to_order_with_its_old_state
     assert response.status == 409
 
 
+@pytest.mark.both_databases
 async def test_an_in_person_visit_that_ended_this_afternoon_still_counts_as_presence(
     client, cast: Cast, sessionmaker, clock
 ):

@@ -19,6 +19,7 @@ from av import VideoFrame
 
 from telehealth.keys import PRECALL
 from tests.builders import login
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -65,12 +66,6 @@ async def offer(browsers: list[Browser]) -> tuple[Browser, dict[str, str]]:
     return browser, {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
 
 
-async def wait_for(predicate: Any, seconds: float = 15) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 async def test_patient_gets_own_video_back_and_a_round_trip_time(
     client: Any, cast: Any, browsers: list[Browser]
 ) -> None:
@@ -84,7 +79,7 @@ async def test_patient_gets_own_video_back_and_a_round_trip_time(
     assert answer["type"] == "answer"
     assert answer["id"]
     await browser.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    await wait_for(lambda: browser.pc.connectionState == "connected")
+    await eventually(lambda: browser.pc.connectionState == "connected", timeout=15)
     track = await asyncio.wait_for(browser.remote, 10)
     assert track.kind == "video"
     frame = await asyncio.wait_for(track.recv(), 10)
@@ -92,7 +87,7 @@ async def test_patient_gets_own_video_back_and_a_round_trip_time(
 
     echoes: asyncio.Queue[str] = asyncio.Queue()
     browser.channel.on("message", echoes.put_nowait)
-    await wait_for(lambda: browser.channel.readyState == "open")
+    await eventually(lambda: browser.channel.readyState == "open", timeout=15)
     browser.channel.send("ping 1 12345.5")
     assert await asyncio.wait_for(echoes.get(), 5) == "ping 1 12345.5"
 
@@ -169,7 +164,7 @@ async def test_one_account_cannot_take_more_than_its_share_of_the_tests(
     assert response.status == 201, await response.text()
     answer = await response.json()
     await browser.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    await wait_for(lambda: browser.pc.connectionState == "connected")
+    await eventually(lambda: browser.pc.connectionState == "connected", timeout=15)
     assert (await asyncio.wait_for(browser.remote, 10)).kind == "video"
 
 
@@ -201,7 +196,7 @@ async def test_an_abandoned_test_is_closed_after_its_time_limit(
 
     assert (await client.post("/api/precall/offer", json=body)).status == 201
 
-    await wait_for(lambda: len(app[PRECALL]) == 0, seconds=5)
+    await eventually(lambda: len(app[PRECALL]) == 0)
 
 
 async def test_shutting_the_server_down_closes_every_test_peer(

@@ -12,20 +12,13 @@ from sqlalchemy import func, select
 
 from telehealth.scheduling.models import TimeClaim
 from telehealth.visits.models import Visit, VisitEvent
-from tests.builders import Cast, login, make_user, open_hours
+from tests.builders import MONDAY, Cast, as_user, error_of, make_user, open_hours
+
+# On both databases: slot and overlap queries, the double-booking constraint, time zones in SQL.
+pytestmark = pytest.mark.both_databases
 
 # Monday 26 October 2026, 12:00 UTC (08:00 in New York): the week before the fall-back change.
-MONDAY = datetime(2026, 10, 26, 12, tzinfo=UTC)
 TUESDAY_10_NY = datetime(2026, 10, 27, 14, tzinfo=UTC)  # 10:00 EDT
-
-
-@pytest.fixture
-async def sam(client: Any, cast: Cast, clock: Any, sessionmaker: Any) -> Any:
-    clock.set(MONDAY)
-    await open_hours(sessionmaker, cast.bob)
-    await open_hours(sessionmaker, cast.charlie)
-    await login(client, cast.sam)
-    return client
 
 
 def booking(cast: Cast, start: datetime, **extra: Any) -> dict[str, Any]:
@@ -45,18 +38,6 @@ async def book(client: Any, cast: Cast, start: datetime, **extra: Any) -> dict[s
     assert response.status == 201, await response.text()
     body: dict[str, Any] = await response.json()
     return body
-
-
-async def error_of(response: Any, status: int) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    body: dict[str, Any] = (await response.json())["error"]
-    return body
-
-
-async def as_user(new_client: Any, person: Any) -> Any:
-    c = await new_client()
-    await login(c, person)
-    return c
 
 
 # ---------------------------------------------------------------- booking
@@ -196,11 +177,10 @@ async def test_booking_someone_who_is_not_a_patient_or_not_a_prescriber_is_refus
     assert error["code"] == "unknown_prescriber"
 
 
+@pytest.mark.postgresql  # the race needs concurrent writers
 async def test_fifty_concurrent_bookings_of_one_slot_give_exactly_one_visit(
-    backend, sam, cast, new_client, sessionmaker
+    sam, cast, new_client, sessionmaker
 ):
-    if backend != "postgresql":
-        pytest.skip("the race needs concurrent writers: run against PostgreSQL")
     clients = [sam] + [await as_user(new_client, cast.sam) for _ in range(4)]
     body = booking(cast, TUESDAY_10_NY)
 

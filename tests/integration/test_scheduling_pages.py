@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.builders import Cast, login, open_hours
+from tests.builders import Cast, error_of, login, open_hours
 
 
 async def form_token(client: Any, path: str) -> str:
@@ -74,3 +74,38 @@ async def test_another_prescriber_or_a_patient_cannot_open_the_editor(client, ca
     await login(client, cast.ada)
     assert (await client.get(f"/prescribers/{cast.bob.id}/availability")).status == 200
     assert (await client.get(f"/prescribers/{cast.alice.id}/availability")).status == 404
+
+
+# ---------------------------------------------------------------- the availability form
+
+
+async def test_a_damaged_row_count_in_the_hours_form_is_refused_and_nothing_changes(
+    client, cast: Cast, sessionmaker
+):
+    await open_hours(sessionmaker, cast.bob, start="09:00", end="12:00", days=(0,))
+    await login(client, cast.bob)
+    path = f"/prescribers/{cast.bob.id}/availability"
+    for damage in ({"w0_count": "abc"}, {"x_count": "3000000"}, {"w3_count": "13"}):
+        token = await form_token(client, path)
+        response = await client.post(
+            path, data=hours_form(token, w1_0_start="13:00", w1_0_end="15:00", **damage)
+        )
+        assert response.status == 422, damage
+        html = await response.text()
+        assert "Reload the page" in html
+        assert 'value="09:00"' in html  # the saved hours are shown again
+    saved = await (await client.get(f"/api/prescribers/{cast.bob.id}/availability")).json()
+    assert saved["weekly"] == [{"weekday": 0, "start": "09:00", "end": "12:00"}]
+
+
+async def test_a_day_with_more_than_twelve_ranges_of_hours_is_refused(client, cast: Cast):
+    await login(client, cast.sam)
+    ranges = [{"weekday": 0, "start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(6, 19)]
+    response = await client.put(
+        f"/api/prescribers/{cast.bob.id}/availability", json={"weekly": ranges}
+    )
+    assert (await error_of(response, 422))["field"] == "weekly"
+    fine = await client.put(
+        f"/api/prescribers/{cast.bob.id}/availability", json={"weekly": ranges[:12]}
+    )
+    assert fine.status == 200, await fine.text()

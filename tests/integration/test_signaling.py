@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
 import socketio
 
-from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+from tests.builders import Cast, VisitsSocket, disconnected, login, make_visit, session_token
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def sockets():
-    opened: list[VisitsSocket] = []
-
-    def track(sock: VisitsSocket) -> VisitsSocket:
-        opened.append(sock)
-        return sock
-
-    yield track
-    for sock in opened:
-        await sock.close()
 
 
 @pytest.fixture
@@ -31,22 +17,15 @@ async def visit(sessionmaker, cast: Cast, clock) -> int:
     return await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10))
 
 
-async def open_socket(settings, sessionmaker, person, sockets, *, visit_id=None, clock=None):
-    token = await session_token(
-        sessionmaker, person, visit_id=visit_id, now=clock.now if clock else None
-    )
-    return await sockets(VisitsSocket(settings.public_url, token)).connect()
-
-
 async def test_a_connection_without_a_session_cookie_is_refused(server, settings, sockets):
-    sock = sockets(VisitsSocket(settings.public_url, None))
+    sock = sockets.track(VisitsSocket(settings.public_url, None))
     with pytest.raises(socketio.exceptions.ConnectionError):
         await sock.connect()
     assert not sock.sio.connected
 
 
 async def test_a_connection_with_an_unknown_cookie_is_refused(server, settings, sockets):
-    sock = sockets(VisitsSocket(settings.public_url, "not-a-real-session"))
+    sock = sockets.track(VisitsSocket(settings.public_url, "not-a-real-session"))
     with pytest.raises(socketio.exceptions.ConnectionError):
         await sock.connect()
 
@@ -54,7 +33,7 @@ async def test_a_connection_with_an_unknown_cookie_is_refused(server, settings, 
 async def test_the_prescriber_sees_the_patient_check_in_and_admits_them(
     server, client, settings, sessionmaker, cast: Cast, clock, visit, sockets
 ):
-    bob = await open_socket(settings, sessionmaker, cast.bob, sockets, clock=clock)
+    bob = await sockets(cast.bob)
     dashboard = await bob.call("watch_dashboard", {})
     assert dashboard == {"ok": True, "waiting": []}
     assert await bob.call("join", {"visit_id": visit}) == {
@@ -63,9 +42,7 @@ async def test_the_prescriber_sees_the_patient_check_in_and_admits_them(
         "status": "booked",
     }
 
-    alice = await open_socket(
-        settings, sessionmaker, cast.alice, sockets, visit_id=visit, clock=clock
-    )
+    alice = await sockets(cast.alice, visit_id=visit)
     assert await alice.call("join", {"visit_id": visit}) == {
         "ok": True,
         "role": "patient",
@@ -96,10 +73,8 @@ async def test_the_prescriber_sees_the_patient_check_in_and_admits_them(
 async def test_signals_reach_only_the_other_participant_in_the_order_sent(
     server, settings, sessionmaker, cast: Cast, clock, visit, sockets
 ):
-    bob = await open_socket(settings, sessionmaker, cast.bob, sockets, clock=clock)
-    alice = await open_socket(
-        settings, sessionmaker, cast.alice, sockets, visit_id=visit, clock=clock
-    )
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice, visit_id=visit)
     await bob.call("join", {"visit_id": visit})
     await alice.call("join", {"visit_id": visit})
 
@@ -137,22 +112,14 @@ async def test_signals_reach_only_the_other_participant_in_the_order_sent(
 async def test_a_second_tab_replaces_the_first(
     server, settings, sessionmaker, cast: Cast, clock, visit, sockets
 ):
-    bob = await open_socket(settings, sessionmaker, cast.bob, sockets, clock=clock)
-    first = await open_socket(
-        settings, sessionmaker, cast.alice, sockets, visit_id=visit, clock=clock
-    )
+    bob = await sockets(cast.bob)
+    first = await sockets(cast.alice, visit_id=visit)
     await bob.call("join", {"visit_id": visit})
     await first.call("join", {"visit_id": visit})
-    second = await open_socket(
-        settings, sessionmaker, cast.alice, sockets, visit_id=visit, clock=clock
-    )
+    second = await sockets(cast.alice, visit_id=visit)
     assert (await second.call("join", {"visit_id": visit}))["ok"] is True
     await first.wait_for("replaced")
-    for _ in range(50):
-        if not first.sio.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not first.sio.connected
+    assert await disconnected(first)
     await bob.call(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=0\r\n"}}
     )
@@ -165,7 +132,7 @@ async def test_a_handshake_from_another_site_is_refused(
     server, settings, sessionmaker, cast: Cast, clock, sockets
 ):
     token = await session_token(sessionmaker, cast.bob, now=clock.now)
-    evil = sockets(VisitsSocket(settings.public_url, token))
+    evil = sockets.track(VisitsSocket(settings.public_url, token))
     with pytest.raises(socketio.exceptions.ConnectionError):
         await evil.sio.connect(
             settings.public_url,
@@ -174,7 +141,7 @@ async def test_a_handshake_from_another_site_is_refused(
             wait_timeout=5,
             headers={"Origin": "https://evil.example"},
         )
-    same_site = sockets(VisitsSocket(settings.public_url, token))
+    same_site = sockets.track(VisitsSocket(settings.public_url, token))
     await same_site.sio.connect(
         settings.public_url,
         namespaces=["/visits"],
@@ -188,10 +155,8 @@ async def test_a_handshake_from_another_site_is_refused(
 async def test_hanging_up_and_losing_the_connection_tell_the_other_participant(
     server, client, settings, sessionmaker, cast: Cast, clock, visit, sockets
 ):
-    bob = await open_socket(settings, sessionmaker, cast.bob, sockets, clock=clock)
-    alice = await open_socket(
-        settings, sessionmaker, cast.alice, sockets, visit_id=visit, clock=clock
-    )
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice, visit_id=visit)
     await bob.call("join", {"visit_id": visit})
     await alice.call("join", {"visit_id": visit})
     assert await alice.call("leave", {"visit_id": visit}) == {"ok": True}
@@ -224,9 +189,9 @@ async def test_only_prescribers_watch_a_dashboard_and_see_their_own_waiting_pati
 ):
     await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="waiting")
     await make_visit(sessionmaker, cast.dana, cast.charlie, clock.now, status="waiting")
-    bob = await open_socket(settings, sessionmaker, cast.bob, sockets, clock=clock)
-    charlie = await open_socket(settings, sessionmaker, cast.charlie, sockets, clock=clock)
-    alice = await open_socket(settings, sessionmaker, cast.alice, sockets, clock=clock)
+    bob = await sockets(cast.bob)
+    charlie = await sockets(cast.charlie)
+    alice = await sockets(cast.alice)
     bobs = await bob.call("watch_dashboard", {})
     assert [w["patient_name"] for w in bobs["waiting"]] == ["Alice Able"]
     assert [w["patient_name"] for w in (await charlie.call("watch_dashboard", {}))["waiting"]] == [

@@ -212,7 +212,9 @@ async def admitted_call(server, settings, sessionmaker, cast: Cast, clock, opene
     return visit, alice, bob
 
 
-async def test_repeating_join_and_media_state_writes_nothing_new(admitted_call, sessionmaker):
+async def test_repeating_join_and_media_state_writes_nothing_new(
+    limiter_clock, admitted_call, sessionmaker
+):
     visit, alice, bob = admitted_call
     before = await rows(sessionmaker, visit)
     up = {"visit_id": visit, "connected": True}
@@ -228,7 +230,7 @@ async def test_repeating_join_and_media_state_writes_nothing_new(admitted_call, 
     assert await rows(sessionmaker, visit) == before
     assert alice.received("peer_joined") == [{"role": "prescriber"}]
     # A real change is still recorded, once.
-    await asyncio.sleep(1)  # the connection's own rate limit refills
+    limiter_clock.advance(1)  # the connection's own rate limit refills
     down = {"visit_id": visit, "connected": False}
     assert (await bob.call("media_state", down))["ok"] is True
     assert (await bob.call("media_state", down))["ok"] is True

@@ -14,8 +14,10 @@ from aiohttp.test_utils import TestServer
 from telehealth.app import create_app
 from telehealth.keys import SIGNALING
 from tests.builders import Cast, VisitsSocket, disconnected, free_port, make_visit, session_token
+from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(60)
+# Several processes with Redis is a production deployment, on PostgreSQL: tested on it alone.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.postgresql]
 
 REDIS_URL = os.environ.get("TELEHEALTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -29,7 +31,8 @@ def _redis_reachable() -> bool:
 
 
 @pytest.fixture
-async def two_servers(settings, clock):
+async def two_apps(settings, clock):
+    """Two apps sharing Redis, each serving on its own port: [(app, url), (app, url)]."""
     if not _redis_reachable():
         message = "Redis is not reachable at 127.0.0.1:6379"
         if os.environ.get("CI") == "true":
@@ -47,13 +50,36 @@ async def two_servers(settings, clock):
         assert bus is not None
         await asyncio.wait_for(bus.subscribed.wait(), 5)
         servers.append((server, shared.public_url))
-    yield [url for _server, url in servers]
+    yield [(server.app, url) for server, url in servers]
     for server, _url in servers:
         await server.close()
 
 
+@pytest.fixture
+def two_servers(two_apps):
+    """The two processes' URLs."""
+    return [url for _app, url in two_apps]
+
+
+async def socketio_listening(apps) -> None:
+    """Until Redis counts each process's socket.io manager as subscribed to the shared
+    channel (a manager subscribes when its process gets its first connection)."""
+    import redis.asyncio as aioredis
+
+    channel = apps[0][SIGNALING].sio.manager.channel
+    client = aioredis.from_url(REDIS_URL, decode_responses=True)
+
+    async def subscribers() -> bool:
+        return dict(await client.pubsub_numsub(channel)).get(channel, 0) >= len(apps)
+
+    try:
+        await eventually(subscribers, what="every process listens on the shared channel")
+    finally:
+        await client.aclose()
+
+
 async def test_a_call_is_relayed_between_two_processes(
-    two_servers, sessionmaker, cast: Cast, clock
+    two_apps, two_servers, sessionmaker, cast: Cast, clock
 ):
     url_a, url_b = two_servers
     visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now, status="waiting")
@@ -67,7 +93,7 @@ async def test_a_call_is_relayed_between_two_processes(
     try:
         await alice.connect()
         await bob.connect()
-        await asyncio.sleep(0.3)  # both processes subscribed to the shared channel
+        await socketio_listening([app for app, _url in two_apps])
         await bob.call("join", {"visit_id": visit})
         await alice.call("join", {"visit_id": visit})
         assert await bob.wait_for("peer_joined") == [{"role": "patient"}]
@@ -96,11 +122,7 @@ async def test_a_call_is_relayed_between_two_processes(
         await second_tab.connect()
         assert (await second_tab.call("join", {"visit_id": visit}))["ok"] is True
         await alice.wait_for("replaced")
-        for _ in range(100):
-            if not alice.sio.connected:
-                break
-            await asyncio.sleep(0.05)
-        assert not alice.sio.connected
+        assert await disconnected(alice)
         await bob.call(
             "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=1\r\n"}}
         )
@@ -206,12 +228,12 @@ async def test_the_write_budget_of_a_visit_is_shared_by_every_process(
 async def _status_within(http: aiohttp.ClientSession, url: str, status: int) -> int:
     """The status of GET url, asked again for up to a second until it is `status` (a notice
     over Redis takes a moment; a session held in memory would last its 5 seconds)."""
-    for _ in range(20):
-        response = await http.get(url)
-        if response.status == status:
-            return status
-        await asyncio.sleep(0.05)
-    return response.status
+
+    async def answers_status() -> bool:
+        return (await http.get(url)).status == status
+
+    await eventually(answers_status, timeout=1, what=f"GET {url} answers {status}")
+    return status
 
 
 async def test_a_session_held_in_memory_by_one_process_ends_when_another_signs_it_out(

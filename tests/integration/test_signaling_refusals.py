@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 import socketio
 
-from tests.builders import Cast, VisitsSocket, login, make_visit, session_token
+from tests.builders import Cast, VisitsSocket, disconnected, login, make_visit, session_token
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,39 +24,14 @@ NEUTRAL = {
 
 
 @pytest.fixture
-async def sockets():
-    opened: list[VisitsSocket] = []
-
-    async def open_for(settings, sessionmaker, person, *, visit_id=None, clock=None):
-        token = await session_token(
-            sessionmaker, person, visit_id=visit_id, now=clock.now if clock else None
-        )
-        sock = VisitsSocket(settings.public_url, token)
-        opened.append(sock)
-        return await sock.connect()
-
-    yield open_for
-    for sock in opened:
-        await sock.close()
-
-
-@pytest.fixture
 async def call(server, settings, sessionmaker, cast: Cast, clock, sockets):
     """Alice and Bob joined to Alice's visit, which starts in ten minutes."""
     visit = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now + timedelta(minutes=10))
-    bob = await sockets(settings, sessionmaker, cast.bob, clock=clock)
-    alice = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
+    bob = await sockets(cast.bob)
+    alice = await sockets(cast.alice, visit_id=visit)
     assert (await bob.call("join", {"visit_id": visit}))["ok"]
     assert (await alice.call("join", {"visit_id": visit}))["ok"]
     return visit, alice, bob
-
-
-async def nothing_reached(*socks: VisitsSocket) -> None:
-    await asyncio.sleep(0.3)
-    for sock in socks:
-        assert sock.received("signal") == []
-        assert sock.received("admitted") == []
-        assert sock.received("visit_ended") == []
 
 
 async def still_works(visit: int, alice: VisitsSocket, bob: VisitsSocket) -> None:
@@ -69,11 +45,26 @@ async def still_works(visit: int, alice: VisitsSocket, bob: VisitsSocket) -> Non
     assert relayed["description"] == {"type": "offer", "sdp": "v=0\r\n"}
 
 
+async def nothing_reached(visit: int, alice: VisitsSocket, bob: VisitsSocket) -> None:
+    """Nothing but the call's own traffic reached Alice or Bob: a signal sent each way now
+    arrives as the first signal (the server sends to a connection in order, so anything it
+    had sent them before would be there already), and nothing else came."""
+    await still_works(visit, alice, bob)
+    before = len(bob.received("signal"))
+    answer = {"type": "answer", "sdp": "v=0\r\n"}
+    assert await alice.call("signal", {"visit_id": visit, "description": answer}) == {"ok": True}
+    await bob.wait_for("signal", count=before + 1)
+    for sock in (alice, bob):
+        assert len(sock.received("signal")) == 1
+        assert sock.received("admitted") == []
+        assert sock.received("visit_ended") == []
+
+
 async def test_the_other_prescriber_is_refused_like_a_missing_visit(
     call, settings, sessionmaker, cast: Cast, clock, sockets
 ):
     visit, alice, bob = call
-    charlie = await sockets(settings, sessionmaker, cast.charlie, clock=clock)
+    charlie = await sockets(cast.charlie)
     assert await charlie.call("join", {"visit_id": visit}) == NEUTRAL
     assert await charlie.call("join", {"visit_id": 999_999}) == NEUTRAL
     for event in ("admit", "end"):
@@ -82,9 +73,8 @@ async def test_the_other_prescriber_is_refused_like_a_missing_visit(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "v=0\r\n"}}
     )
     assert ack["error"]["code"] == "not_joined"
-    await nothing_reached(alice, bob)
+    await nothing_reached(visit, alice, bob)
     assert alice.received("peer_joined") == [{"role": "prescriber"}]
-    await still_works(visit, alice, bob)
 
 
 async def test_a_patient_of_another_visit_is_refused(
@@ -94,18 +84,17 @@ async def test_a_patient_of_another_visit_is_refused(
     danas_visit = await make_visit(
         sessionmaker, cast.dana, cast.charlie, clock.now + timedelta(minutes=5)
     )
-    signed_in = await sockets(settings, sessionmaker, cast.dana, clock=clock)
-    via_link = await sockets(settings, sessionmaker, cast.dana, visit_id=danas_visit, clock=clock)
+    signed_in = await sockets(cast.dana)
+    via_link = await sockets(cast.dana, visit_id=danas_visit)
     for dana in (signed_in, via_link):
         assert await dana.call("join", {"visit_id": visit}) == NEUTRAL
         assert (await dana.call("media_state", {"visit_id": visit, "connected": True}))[
             "ok"
         ] is False
     # Alice's join link opens her visit only, even though Dana's visit exists.
-    alices_link = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
+    alices_link = await sockets(cast.alice, visit_id=visit)
     assert await alices_link.call("join", {"visit_id": danas_visit}) == NEUTRAL
-    await nothing_reached(alice, bob)
-    await still_works(visit, alice, bob)
+    await nothing_reached(visit, alice, bob)
 
 
 async def test_a_visit_outside_its_window_cannot_be_joined(
@@ -118,9 +107,9 @@ async def test_a_visit_outside_its_window_cannot_be_joined(
     in_person = await make_visit(
         sessionmaker, cast.alice, cast.bob, clock.now, modality="in_person"
     )
-    bob = await sockets(settings, sessionmaker, cast.bob, clock=clock)
+    bob = await sockets(cast.bob)
     for visit in (past, later, finished, in_person):
-        alice = await sockets(settings, sessionmaker, cast.alice, visit_id=visit, clock=clock)
+        alice = await sockets(cast.alice, visit_id=visit)
         assert await alice.call("join", {"visit_id": visit}) == NEUTRAL
         assert await bob.call("join", {"visit_id": visit}) == NEUTRAL
     assert (await bob.call("join", {"visit_id": soon}))["ok"] is True
@@ -246,18 +235,13 @@ async def test_a_message_over_the_transport_limit_closes_only_that_connection(
     await bob.emit(
         "signal", {"visit_id": visit, "description": {"type": "offer", "sdp": "x" * 400_000}}
     )
-    for _ in range(100):
-        if not bob.sio.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not bob.sio.connected
-    await nothing_reached(alice)
-    again = await sockets(settings, sessionmaker, cast.bob, clock=clock)
+    assert await disconnected(bob)
+    again = await sockets(cast.bob)
     assert (await again.call("join", {"visit_id": visit}))["ok"] is True
-    await still_works(visit, alice, again)
+    await nothing_reached(visit, alice, again)
 
 
-async def test_a_flooding_connection_is_rate_limited_and_stays_connected(call):
+async def test_a_flooding_connection_is_rate_limited_and_stays_connected(limiter_clock, call):
     visit, alice, bob = call
     for index in range(400):
         await bob.emit(
@@ -274,16 +258,17 @@ async def test_a_flooding_connection_is_rate_limited_and_stays_connected(call):
     def refusals() -> list[dict[str, object]]:
         return [e for e in bob.received("error") if e["error"]["code"] == "rate_limited"]
 
-    for _ in range(200):
-        if len(alice.received("signal")) + len(refusals()) == 400:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: len(alice.received("signal")) + len(refusals()) == 400,
+        timeout=10,
+        what="each of the 400 signals is relayed or refused",
+    )
     delivered = alice.received("signal")
     assert refusals()
     assert len(delivered) + len(refusals()) == 400
     assert len(delivered) < 400
     assert bob.sio.connected
-    await asyncio.sleep(1)  # the bucket refills
+    limiter_clock.advance(1)  # the bucket refills
     await still_works(visit, alice, bob)
 
 

@@ -25,6 +25,7 @@ from tests.peers import (
     selected_pair,
     start_call,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,8 +72,7 @@ async def test_relay_policy_carries_the_call_through_turn_and_shows_no_address(
             for sdp in peer.sent + peer.received:
                 assert candidate_types(sdp) and set(candidate_types(sdp)) == {"relay"}
         frames = alice.frames
-        await asyncio.sleep(0.5)
-        assert alice.frames > frames
+        await eventually(lambda: alice.frames > frames, what="a new frame reaches Alice")
     finally:
         await alice.close()
         await bob.close()

@@ -99,6 +99,7 @@ async def test_a_pa_must_be_supervised_by_a_physician(client, cast: Cast, superv
     assert "physician (MD or DO)" in (await response.json())["error"]["message"]
 
 
+@pytest.mark.both_databases
 async def test_a_taken_username_is_a_conflict_and_nothing_is_half_made(client, cast: Cast):
     await login(client, cast.ada)
     response = await client.post(
@@ -184,6 +185,7 @@ async def test_the_operator_creates_an_admin_from_the_command_line(client, datab
     assert "taken" in again.stderr
 
 
+@pytest.mark.both_databases
 async def test_the_demo_seeds_once_and_is_safe_to_run_again(client, database_url):
     first = await asyncio.to_thread(run_cli, database_url, "demo")
     assert first.returncode == 0, first.stderr

@@ -3,7 +3,6 @@ server (aiosmtpd on loopback), from an outbox written in the booking's own trans
 
 from __future__ import annotations
 
-import asyncio
 import email
 from datetime import datetime, timedelta
 from email import policy
@@ -28,6 +27,7 @@ from tests.builders import (
     make_visit,
     open_hours,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -44,11 +44,10 @@ class Inbox:
         return "250 Message accepted"
 
     async def wait_for(self, count: int, timeout: float = 15) -> list[Any]:
-        for _ in range(int(timeout / 0.1)):
-            if len(self.messages) >= count:
-                return self.messages
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{len(self.messages)} emails arrived, expected {count}")
+        await eventually(
+            lambda: len(self.messages) >= count, timeout=timeout, what=f"{count} emails arrive"
+        )
+        return self.messages
 
 
 @pytest.fixture
@@ -77,6 +76,7 @@ def text_of(message: Any) -> str:
     return body
 
 
+@pytest.mark.both_databases
 async def test_booking_moving_and_cancelling_each_email_the_patient(
     settings, clock, cast: Cast, sessionmaker, smtp
 ):
@@ -134,6 +134,7 @@ async def test_booking_moving_and_cancelling_each_email_the_patient(
         assert all(e["action"] == "export" for e in sent)
 
 
+@pytest.mark.both_databases
 async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sessionmaker, smtp):
     inbox, smtp_url = smtp
     app = create_app(settings.model_copy(update={"smtp_url": smtp_url}), clock=clock)
@@ -153,7 +154,8 @@ async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sess
         )
         assert taken.status == 409
         await inbox.wait_for(1)
-        await asyncio.sleep(0.5)
+    # The outbox holds Alice's emails only: nothing was written for the refused booking, so
+    # nothing more can be sent.
     assert [m["To"] for m in inbox.messages] == ["alice@example.org"]
     async with sessionmaker() as session:
         rows = (await session.execute(select(VisitEmail))).scalars().all()
@@ -163,6 +165,7 @@ async def test_a_refused_booking_emails_nobody(settings, clock, cast: Cast, sess
     }
 
 
+@pytest.mark.both_databases
 async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
     settings, clock, cast: Cast, sessionmaker, smtp
 ):
@@ -171,16 +174,17 @@ async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
     app = create_app(settings.model_copy(update={"smtp_url": down}), clock=clock)
     async with TestClient(TestServer(app)) as client:
         booked = await book_telehealth(client, sessionmaker, cast, in_two_days_at(clock, 10))
-        for _ in range(100):
+
+        async def tried_once() -> VisitEmail | None:
             async with sessionmaker() as session:
                 row = (
                     await session.execute(
                         select(VisitEmail).where(VisitEmail.kind == EmailKind.booked)
                     )
                 ).scalar_one()
-            if row.attempts:
-                break
-            await asyncio.sleep(0.1)
+            return row if row.attempts else None
+
+        row = await eventually(tried_once, timeout=10, what="the mailer tried the booking email")
     assert row.status is EmailStatus.pending  # the booking stands; the email waits
     assert row.attempts == 1
     assert row.last_error and "alice" not in row.last_error
@@ -194,6 +198,7 @@ async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
     assert booked["join_url"] in text_of(message)
 
 
+@pytest.mark.both_databases
 async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
     client, clock, cast: Cast, sessionmaker, settings, smtp
 ):
@@ -222,6 +227,7 @@ async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
     ]
 
 
+@pytest.mark.both_databases
 async def test_a_reminder_goes_a_day_before_and_follows_the_visit_when_it_moves(
     client, clock, cast: Cast, sessionmaker, settings, smtp
 ):
@@ -380,12 +386,11 @@ async def test_the_invitation_again_and_the_summary_ready_email_carry_no_clinica
         signed = await client.post(f"/api/visits/{booked['id']}/note/sign")
         assert signed.status == 200
         # (The day-before reminder may have gone meanwhile: the clock jumped past it.)
-        for _ in range(150):
-            found = [m for m in inbox.messages if m["Subject"] == "Your visit summary is ready"]
-            if found:
-                break
-            await asyncio.sleep(0.1)
-        (ready,) = found
+        (ready,) = await eventually(
+            lambda: [m for m in inbox.messages if m["Subject"] == "Your visit summary is ready"],
+            timeout=15,
+            what="the summary-ready email arrives",
+        )
         body = text_of(ready)
         assert "Dr Bob Baker" in body
         assert booked["join_url"] in body  # the link opens the finished visit, then its summary
