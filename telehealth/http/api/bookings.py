@@ -12,8 +12,6 @@ from aiohttp import web
 
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
-from telehealth.db import is_row_id
-from telehealth.errors import NotFound
 from telehealth.http.context import (
     db,
     now,
@@ -51,14 +49,6 @@ VISIT_ERRORS = {404: "not_found", 409: "invalid_transition, visit_has_records"}
 
 def booking_rules(request: web.Request) -> BookingRules:
     return BookingRules.from_settings(settings_of(request))
-
-
-def record_id(request: web.Request) -> int:
-    """The id in the path; one that no record can have is answered like a missing record."""
-    record_id = path_id(request)
-    if not is_row_id(record_id):
-        raise NotFound()
-    return record_id
 
 
 def visit_reply(
@@ -180,7 +170,7 @@ async def list_visits(request: web.Request) -> web.StreamResponse:
 async def get_visit(request: web.Request) -> web.StreamResponse:
     """One visit (its patient, its prescriber, scheduler, admin); staff also get history."""
     actor = require_actor(request)
-    view = await queries.read_visit(db(request), actor=actor, visit_id=record_id(request))
+    view = await queries.read_visit(db(request), actor=actor, visit_id=path_id(request))
     extra: dict[str, Any] = {}
     if policy.can_see_history(actor):
         extra["history"] = [
@@ -203,9 +193,9 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     actor = require_actor(request)
     body = await parse_body(request, VisitCancel)
     visit = await booking.cancel_visit(
-        db(request), actor=actor, visit_id=record_id(request), reason=body.reason, now=now(request)
+        db(request), actor=actor, visit_id=path_id(request), reason=body.reason, now=now(request)
     )
-    after_commit(request, "changed", record_id(request))
+    after_commit(request, "changed", path_id(request))
     view = await queries.view_visit(db(request), visit)
     return respond(_visit(request, actor, view), omit_unset=True)
 
@@ -219,7 +209,7 @@ async def resend_invitation(request: web.Request) -> web.StreamResponse:
     """Send the invitation (link and calendar file) to the patient's email again."""
     actor = require_actor(request)
     await announce.resend_invitation(
-        db(request), actor=actor, visit_id=record_id(request), now=now(request)
+        db(request), actor=actor, visit_id=path_id(request), now=now(request)
     )
     return respond(Queued(status="queued"), status=202)
 
@@ -235,9 +225,9 @@ async def reschedule(request: web.Request) -> web.StreamResponse:
     actor = require_actor(request)
     body = await parse_body(request, VisitMove)
     visit = await booking.reschedule_visit(
-        db(request), actor=actor, visit_id=record_id(request), start=body.start, now=now(request)
+        db(request), actor=actor, visit_id=path_id(request), start=body.start, now=now(request)
     )
-    after_commit(request, "changed", record_id(request))
+    after_commit(request, "changed", path_id(request))
     view = await queries.view_visit(db(request), visit)
     return respond(_visit(request, actor, view), omit_unset=True)
 
@@ -248,9 +238,9 @@ async def noshow(request: web.Request) -> web.StreamResponse:
     """Mark a visit as a no-show after its start; frees its time."""
     actor = require_actor(request)
     visit = await booking.mark_noshow(
-        db(request), actor=actor, visit_id=record_id(request), now=now(request)
+        db(request), actor=actor, visit_id=path_id(request), now=now(request)
     )
-    after_commit(request, "changed", record_id(request))
+    after_commit(request, "changed", path_id(request))
     view = await queries.view_visit(db(request), visit)
     return respond(_visit(request, actor, view), omit_unset=True)
 
@@ -263,7 +253,7 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     visit_id, data = await queries.calendar_invite(
         db(request),
         actor=require_actor(request),
-        visit_id=record_id(request),
+        visit_id=path_id(request),
         base_url=settings.base_url,
         secret=settings.secret_key,
         now=now(request),

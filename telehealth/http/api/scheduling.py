@@ -8,7 +8,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from telehealth.auth.policy import Actor
-from telehealth.http.api.bookings import booking_rules, record_id, visit_reply
+from telehealth.http.api.bookings import booking_rules, visit_reply
 from telehealth.http.context import (
     db,
     now,
@@ -78,7 +78,7 @@ async def get_availability(request: web.Request) -> web.StreamResponse:
     """A prescriber's weekly hours, date exceptions and buffer, in their own zone."""
     actor = require_actor(request)
     result = await availability.get_availability(
-        db(request), actor=actor, prescriber_id=record_id(request)
+        db(request), actor=actor, prescriber_id=path_id(request)
     )
     return _availability(result)
 
@@ -92,7 +92,7 @@ async def get_availability(request: web.Request) -> web.StreamResponse:
 async def put_availability(request: web.Request) -> web.StreamResponse:
     """Replace a prescriber's hours (that prescriber, a scheduler or an admin)."""
     actor = require_actor(request)
-    prescriber_id = record_id(request)
+    prescriber_id = path_id(request)
     policy.ensure_can_edit_availability(actor, prescriber_id)
     body = await parse_body(request, AvailabilitySave)
     result = await availability.set_availability(
