@@ -246,7 +246,7 @@ async def noshow(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/visits/{id}/calendar.ics")
-@api(responses={200: ("The invite (text/calendar)", None)}, errors={404: "not_found"})
+@api(responses={200: ("The invite", "text/calendar")}, errors={404: "not_found"})
 async def calendar(request: web.Request) -> web.StreamResponse:
     """The visit's calendar invite (.ics) in the reader's time zone, without clinical detail."""
     settings = settings_of(request)
