@@ -31,9 +31,10 @@ from telehealth.keys import (
     SIGNALING,
     THROTTLE,
 )
-from telehealth.mailer import Mailer
 from telehealth.measures.instruments import packaged_instruments
+from telehealth.measures.mailfacts import MeasuresMailFacts
 from telehealth.measures.questionnaires import MeasuresPolicy, check_policy
+from telehealth.notify.mailer import Mailer
 from telehealth.signaling.precall import setup_precall
 from telehealth.signaling.server import setup_signaling
 
@@ -150,7 +151,10 @@ def setup_checkpoints(app: web.Application) -> None:
 
 def setup_mailer(app: web.Application) -> None:
     """Send the outbox's visit emails from this process; a committed change wakes it."""
-    mailer = Mailer(app[SETTINGS], app[SESSIONMAKER], app[CLOCK])
+    settings = app[SETTINGS]
+    mailer = Mailer(
+        settings, app[SESSIONMAKER], app[CLOCK], MeasuresMailFacts.from_settings(settings)
+    )
     app[MAILER] = mailer
 
     async def run(_app: web.Application) -> AsyncIterator[None]:

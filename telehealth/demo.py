@@ -15,6 +15,8 @@ from telehealth.config import Settings
 from telehealth.db import utcnow
 from telehealth.http.models.auth import NewUser
 from telehealth.http.schema import validate
+from telehealth.scheduling.availability import set_availability
+from telehealth.scheduling.slots import WeeklyRange, parse_range
 from telehealth.uow import unit_of_work
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 (printed on purpose: demo data only)
@@ -92,7 +94,7 @@ PATIENTS: list[dict[str, Any]] = [
 
 # Monday to Friday, 09:00-12:00 and 13:00-17:00 in each prescriber's own zone.
 WEEKLY = [
-    {"weekday": d, "start": s, "end": e}
+    WeeklyRange(d, parse_range(s, e, "demo hours"))
     for d in range(5)
     for s, e in (("09:00", "12:00"), ("13:00", "17:00"))
 ]
@@ -131,10 +133,6 @@ async def seed_demo(settings: Settings, sessionmaker: async_sessionmaker[AsyncSe
 
 
 async def _seed_availability(session: AsyncSession) -> None:
-    try:
-        from telehealth.scheduling.service import set_availability
-    except ImportError:  # scheduling not built yet
-        return
     for username in ("dr.rivera", "pa.chen"):
         prescriber = await _by_username(session, username)
         assert prescriber is not None

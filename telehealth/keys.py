@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from telehealth.config import Settings
     from telehealth.escalator import Escalator
     from telehealth.http.sessioncache import SessionCache
-    from telehealth.mailer import Mailer
+    from telehealth.notify.mailer import Mailer
     from telehealth.signaling.precall import PrecallRegistry
     from telehealth.signaling.server import Signaling
 

@@ -285,14 +285,15 @@ async def open_hours(
     buffer_minutes: int | None = None,
 ) -> None:
     """Give a prescriber the same weekly hours (in their own zone) on the given weekdays."""
-    from telehealth.scheduling.service import set_availability
+    from telehealth.scheduling.availability import set_availability
+    from telehealth.scheduling.slots import WeeklyRange, parse_range
 
     async with unit_of_work(sessionmaker, audit.AuditContext(role="test")) as session:
         await set_availability(
             session,
             actor=None,
             prescriber_id=prescriber.id,
-            weekly=[{"weekday": d, "start": start, "end": end} for d in days],
+            weekly=[WeeklyRange(d, parse_range(start, end, "hours")) for d in days],
             exceptions=[],
             buffer_minutes=buffer_minutes,
         )

@@ -32,71 +32,6 @@ B = {"type": "boolean"}
 
 # (method, path) -> (request body schema or None, {status: (description, schema or None)})
 DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str, Any]]]] = {
-    ("PUT", "/api/prescribers/{id}/availability"): (
-        _obj(
-            "weekly",
-            weekly={
-                "type": "array",
-                "items": _obj("weekday", "start", "end", weekday=I, start=S, end=S),
-            },
-            exceptions={
-                "type": "array",
-                "items": _obj("date", date=D, available=B, start=S, end=S),
-            },
-            buffer_minutes=I,
-        ),
-        {200: ("Saved", None)},
-    ),
-    ("GET", "/api/slots"): (
-        None,
-        {
-            200: (
-                "Free slots",
-                _obj(
-                    "slots",
-                    slots={"type": "array", "items": _obj("start", "end", start=DT, end=DT)},
-                ),
-            )
-        },
-    ),
-    ("POST", "/api/visits"): (
-        _obj(
-            "patient_id",
-            "prescriber_id",
-            "start",
-            "visit_type",
-            "modality",
-            patient_id=I,
-            prescriber_id=I,
-            start=DT,
-            visit_type=S,
-            modality=S,
-        ),
-        {
-            201: (
-                "Booked",
-                _obj(
-                    "id",
-                    "status",
-                    "start",
-                    "end",
-                    "modality",
-                    id=I,
-                    status=S,
-                    start=DT,
-                    end=DT,
-                    modality=S,
-                    join_url=S,
-                ),
-            ),
-            409: ("slot_taken", ERROR),
-            422: ("outside_availability, not_licensed_in_state", ERROR),
-        },
-    ),
-    ("POST", "/api/join"): (
-        _obj("token", "date_of_birth", token=S, date_of_birth=D),
-        {200: ("A session limited to that visit", None), 404: ("not_found", ERROR)},
-    ),
     ("POST", "/api/visits/{id}/check-in"): (
         _obj("location_state", location_state=S),
         {200: ("Waiting", _obj("status", status=S))},
@@ -151,7 +86,7 @@ DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str,
     ),
 }
 
-PUBLIC = {("POST", "/api/join"), ("GET", "/api/openapi.json")}
+PUBLIC = {("GET", "/api/openapi.json")}
 
 
 def _schema(model: type[BaseModel], mode: Any, components: dict[str, Any]) -> dict[str, Any]:

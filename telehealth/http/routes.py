@@ -10,21 +10,23 @@ from telehealth.http import (
     api_calls,
     api_measures,
     api_precall,
-    api_scheduling,
     api_visits,
     openapi,
     pages_calls,
     pages_measures,
-    pages_scheduling,
     pages_visits,
 )
 from telehealth.http.api import audit as api_audit
 from telehealth.http.api import auth as api_auth
+from telehealth.http.api import bookings as api_bookings
+from telehealth.http.api import joins as api_joins
+from telehealth.http.api import scheduling as api_scheduling
 from telehealth.http.api import users as api_users
 from telehealth.http.pages import admin as pages_admin
 from telehealth.http.pages import health as pages_health
 from telehealth.http.pages import home as pages_home
 from telehealth.http.pages import login as pages_login
+from telehealth.http.pages import scheduling as pages_scheduling
 
 
 def setup_routes(app: web.Application, web_root: Path) -> None:
@@ -33,6 +35,8 @@ def setup_routes(app: web.Application, web_root: Path) -> None:
         api_users,
         api_audit,
         api_scheduling,
+        api_bookings,
+        api_joins,
         api_visits,
         api_calls,
         api_measures,

@@ -22,8 +22,8 @@ from sqlmodel import col, select
 from telehealth import audit
 from telehealth.audit import Action, Outcome
 from telehealth.auth.models import PatientProfile
+from telehealth.notify import ics
 from telehealth.notify.models import EmailKind, EmailStatus, VisitEmail
-from telehealth.scheduling import ics
 from telehealth.timefmt import format_local
 from telehealth.visits.models import Modality, Visit, VisitStatus
 

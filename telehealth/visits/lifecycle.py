@@ -20,6 +20,7 @@ from sqlmodel import col
 from telehealth import audit
 from telehealth.audit import Action, Outcome, record_visit
 from telehealth.auth.accounts import check_state
+from telehealth.auth.licensing import is_licensed_in
 from telehealth.auth.models import PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
@@ -148,7 +149,7 @@ async def check_in(
         )
     if visit.modality is Modality.telehealth:
         profile = await session.get(PrescriberProfile, visit.prescriber_id)
-        if profile is None or state not in profile.licensed_states:
+        if not is_licensed_in(profile, state):
             raise InvalidInput(
                 f"Your prescriber is not licensed in {state}, so this video visit cannot take "
                 "place while you are there. Contact the practice to reschedule, or join from a "

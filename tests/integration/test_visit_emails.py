@@ -16,7 +16,8 @@ from aiosmtpd.controller import Controller
 from sqlmodel import select
 
 from telehealth.app import create_app
-from telehealth.mailer import Mailer
+from telehealth.measures.mailfacts import MeasuresMailFacts
+from telehealth.notify.mailer import Mailer
 from telehealth.notify.models import EmailKind, EmailStatus, VisitEmail
 from tests.builders import (
     Cast,
@@ -48,6 +49,12 @@ class Inbox:
             lambda: len(self.messages) >= count, timeout=timeout, what=f"{count} emails arrive"
         )
         return self.messages
+
+
+def mailer_for(settings: Any, smtp_url: str, sessionmaker: Any, clock: Any) -> Mailer:
+    """A mailer of its own (as app.py wires it), sending to the test's SMTP server."""
+    settings = settings.model_copy(update={"smtp_url": smtp_url})
+    return Mailer(settings, sessionmaker, clock, MeasuresMailFacts.from_settings(settings))
 
 
 @pytest.fixture
@@ -190,7 +197,7 @@ async def test_mail_that_cannot_go_is_kept_and_sent_when_the_server_is_back(
     assert row.last_error and "alice" not in row.last_error
 
     # The mail server is back; the retry is due a minute later.
-    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    mailer = mailer_for(settings, smtp_url, sessionmaker, clock)
     assert await mailer.deliver_due() == 0  # not yet due
     clock.advance(minutes=1, seconds=1)
     assert await mailer.deliver_due() == 1
@@ -213,7 +220,7 @@ async def test_only_the_latest_change_is_sent_when_changes_outrun_the_mailer(
         assert moved.status == 200, await moved.text()
     latest_link = (await moved.json())["join_url"]
 
-    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    mailer = mailer_for(settings, smtp_url, sessionmaker, clock)
     assert await mailer.deliver_due() == 1
     (message,) = inbox.messages
     assert latest_link in text_of(message)
@@ -232,7 +239,7 @@ async def test_a_reminder_goes_a_day_before_and_follows_the_visit_when_it_moves(
     client, clock, cast: Cast, sessionmaker, settings, smtp
 ):
     inbox, smtp_url = smtp
-    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    mailer = mailer_for(settings, smtp_url, sessionmaker, clock)
     start = in_two_days_at(clock, 10)
     booked = await book_telehealth(client, sessionmaker, cast, start)
     assert await mailer.deliver_due() == 1  # the booking email; the reminder waits
@@ -291,7 +298,7 @@ async def test_the_reminder_links_to_the_questionnaires_until_they_are_answered(
     import re
 
     inbox, smtp_url = smtp
-    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    mailer = mailer_for(settings, smtp_url, sessionmaker, clock)
     start = in_two_days_at(clock, 10)
     booked = await book_telehealth(client, sessionmaker, cast, start)
     assert await mailer.deliver_due() == 1
@@ -340,7 +347,7 @@ async def test_the_escalation_email_carries_an_alert_number_and_a_link_only(
     escalator = Escalator(sessionmaker, clock, after_minutes=15, notify=no_push)
     clock.advance(minutes=16)
     (alert_id,) = await escalator.run_once()
-    mailer = Mailer(settings.model_copy(update={"smtp_url": smtp_url}), sessionmaker, clock)
+    mailer = mailer_for(settings, smtp_url, sessionmaker, clock)
     assert await mailer.deliver_due() == 1
     message = inbox.messages[-1]
     assert message["To"] == "avery@example.org"

@@ -87,7 +87,7 @@ def test_a_mail_server_address_must_be_an_smtp_url_and_its_password_is_never_sho
 def test_mail_leaves_the_machine_only_over_tls(url, mode):
     from urllib.parse import urlsplit
 
-    from telehealth.mailer import tls_mode
+    from telehealth.notify.mailer import tls_mode
 
     parts = urlsplit(url)
     assert tls_mode(parts.scheme, parts.hostname) == mode

@@ -1,22 +1,37 @@
-"""Web layer: the availability editor (a plain form that works without JavaScript), and the
-prescriber's own booking page."""
+"""Web layer: the availability editor (a plain form that works without JavaScript), the
+prescriber's own booking page, and the week a scheduler books on (its view model)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.auth import accounts
 from telehealth.auth.models import Role
-from telehealth.auth.policy import ensure_full_session
+from telehealth.auth.policy import Actor, ensure_full_session
 from telehealth.db import is_row_id
 from telehealth.errors import InvalidInput, NotFound
 from telehealth.http.context import db, form_body, int_param, now, path_id, require_actor
-from telehealth.scheduling import service as svc
-from telehealth.scheduling.policy import ensure_can_edit_availability
+from telehealth.http.models.scheduling import AvailabilityOut, AvailabilitySave
+from telehealth.http.schema import validate
+from telehealth.scheduling import availability, parties, queries
+from telehealth.scheduling import slots as sl
+from telehealth.scheduling.policy import (
+    MAX_EXCEPTIONS,
+    MAX_RANGES_PER_DAY,
+    BookingRules,
+    ensure_can_edit_availability,
+    ensure_sane_date,
+)
+from telehealth.scheduling.queries import PrescriberSummary, VisitView
+from telehealth.visits.models import VisitStatus, VisitType
 
 routes = web.RouteTableDef()
 
@@ -24,8 +39,8 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 RANGES_PER_DAY = 3
 BLANK_EXCEPTIONS = 3
 # The most rows the editor ever renders: what the service accepts, plus the blank rows.
-MOST_RANGES_PER_DAY = svc.MAX_RANGES_PER_DAY
-MOST_EXCEPTION_ROWS = svc.MAX_EXCEPTIONS + BLANK_EXCEPTIONS
+MOST_RANGES_PER_DAY = MAX_RANGES_PER_DAY
+MOST_EXCEPTION_ROWS = MAX_EXCEPTIONS + BLANK_EXCEPTIONS
 EXCEPTION_KINDS = {
     "off": "Day off",
     "off_part": "Time off (part of the day)",
@@ -106,13 +121,16 @@ def _prescriber_id(request: web.Request) -> int:
 async def _context(request: web.Request, prescriber_id: int) -> dict[str, Any]:
     actor = require_actor(request)
     ensure_can_edit_availability(actor, prescriber_id)
-    current = await svc.get_availability(db(request), actor=actor, prescriber_id=prescriber_id)
+    current = await availability.get_availability(
+        db(request), actor=actor, prescriber_id=prescriber_id
+    )
     prescriber = await accounts.get_user(db(request), prescriber_id)
+    shown = AvailabilityOut.of(current).model_dump(mode="json", exclude_unset=True)
     return {
         "prescriber": prescriber,
         "timezone": current.timezone,
         "buffer_minutes": current.buffer_minutes,
-        "availability": {"weekly": current.weekly, "exceptions": current.exceptions},
+        "availability": {"weekly": shown["weekly"], "exceptions": shown["exceptions"]},
         "kinds": EXCEPTION_KINDS,
         "ranges_per_day": RANGES_PER_DAY,
     }
@@ -135,13 +153,14 @@ async def availability_submit(request: web.Request) -> web.StreamResponse:
     submitted: dict[str, Any] = {}
     try:
         submitted = _parse_form(form)
-        await svc.set_availability(
+        hours = validate(AvailabilitySave, submitted)
+        await availability.set_availability(
             db(request),
             actor=require_actor(request),
             prescriber_id=prescriber_id,
-            weekly=submitted["weekly"],
-            exceptions=submitted["exceptions"],
-            buffer_minutes=submitted["buffer_minutes"],
+            weekly=hours.weekly,
+            exceptions=hours.exceptions,
+            buffer_minutes=hours.buffer_minutes,
         )
     except InvalidInput as exc:
         # Show the form again with what was typed, and say what to fix.
@@ -167,7 +186,7 @@ async def book_own_page(request: web.Request) -> web.StreamResponse:
         raise NotFound()
     patient_id = int_param(request.query.get("patient_id"), "patient_id")
     assert patient_id is not None
-    patient, profile = await svc.patient_to_book(
+    patient, profile = await queries.patient_to_book(
         db(request), actor=actor, prescriber_id=actor.user_id, patient_id=patient_id
     )
     modality = request.query.get("modality")
@@ -181,4 +200,83 @@ async def book_own_page(request: web.Request) -> web.StreamResponse:
             "modality": modality if modality in ("telehealth", "in_person") else "in_person",
             "today": now(request).date().isoformat(),
         },
+    )
+
+
+# ---------------------------------------------------------------- the week (view model)
+
+
+@dataclass(frozen=True)
+class WeekDay:
+    on: date
+    slots: list[sl.Interval]
+    visits: list[VisitView]
+    past: bool = False  # before today in the prescriber's zone
+
+
+@dataclass(frozen=True)
+class Week:
+    prescriber: PrescriberSummary
+    start: date
+    days: list[WeekDay]
+    patient_timezone: str | None = None
+
+
+async def week_schedule(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    prescriber_id: int,
+    week_of: date | None,
+    visit_type: VisitType,
+    now: datetime,
+    rules: BookingRules,
+    patient_id: int | None = None,
+    include_cancelled: bool = False,
+) -> Week:
+    """One prescriber's week (Monday to Sunday in their own zone): free slots and visits."""
+    await parties.ensure_books_for(session, actor, prescriber_id, patient_id)
+    if week_of is not None:
+        ensure_sane_date(week_of, "week")
+    summary = await queries.prescriber_summary(session, prescriber_id)
+    zone = ZoneInfo(summary.timezone)
+    anchor = week_of or now.astimezone(zone).date()
+    monday = anchor - timedelta(days=anchor.weekday())
+    start = sl.wall_to_utc(monday, 0, zone)
+    end = sl.wall_to_utc(monday + timedelta(days=7), 0, zone)
+    free = await availability.list_slots(
+        session,
+        actor=actor,
+        prescriber_id=prescriber_id,
+        start=start,
+        end=end,
+        visit_type=visit_type,
+        now=now,
+        rules=rules,
+        patient_id=patient_id,
+    )
+    visits = await queries.list_visits(
+        session, actor=actor, prescriber_id=prescriber_id, start=start, end=end
+    )
+    if not include_cancelled:
+        # Cancelled visits stay out of the way unless asked for; finished and no-show ones
+        # stay: the day as it happened.
+        visits = [v for v in visits if v.visit.status is not VisitStatus.cancelled]
+    today = now.astimezone(zone).date()
+    days = []
+    for n in range(7):
+        on = monday + timedelta(days=n)
+        days.append(
+            WeekDay(
+                on=on,
+                slots=[s for s in free if s.start.astimezone(zone).date() == on],
+                visits=[v for v in visits if v.visit.start.astimezone(zone).date() == on],
+                past=on < today,
+            )
+        )
+    return Week(
+        prescriber=summary,
+        start=monday,
+        days=days,
+        patient_timezone=await queries.patient_timezone(session, patient_id),
     )

@@ -1,10 +1,14 @@
-"""Delivery of the visit emails in the outbox (`telehealth.notify`), over SMTP.
+"""Domain: delivery of the visit emails in the outbox, over SMTP.
 
 One task per server process. It wakes after any change a request commits and every few
 seconds, claims the messages that are due (a conditional update, so two processes never send
 the same one), renders each from the visit as it stands, sends it, and records the result:
 sent and audited, skipped (the visit moved again or is over), or tried again later with a
 growing pause. The log names message ids and error kinds, never an address or a text.
+
+What a message says can depend on packages above this one (whether the visit still asks
+questionnaires, whether a safety alert still exists): the mailer asks them through
+`MailFacts`, which the application wires in (`telehealth.measures.mailfacts`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -24,9 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telehealth import audit
 from telehealth.auth.models import PatientProfile, User
 from telehealth.config import Settings
-from telehealth.measures import questionnaires
-from telehealth.measures.models import SafetyAlert
-from telehealth.measures.questionnaires import MeasuresPolicy
 from telehealth.notify import outbox
 from telehealth.notify.models import EmailKind, VisitEmail
 from telehealth.uow import unit_of_work
@@ -48,15 +50,29 @@ def tls_mode(scheme: str, host: str | None) -> tuple[bool, bool | None]:
     return False, None if host in ("localhost", "127.0.0.1", "::1") else True
 
 
+class MailFacts(Protocol):
+    """What a message needs to know from the packages above notify."""
+
+    async def questionnaires_pending(self, session: AsyncSession, visit: Visit) -> bool:
+        """Whether the visit still asks questionnaires the patient has not submitted."""
+        ...
+
+    async def alert_exists(self, session: AsyncSession, alert_id: int) -> bool:
+        """Whether the safety alert an escalation email is about still exists."""
+        ...
+
+
 class Mailer:
     def __init__(
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime],
+        facts: MailFacts,
     ) -> None:
         assert settings.smtp_url is not None
         self.settings = settings
+        self.facts = facts
         self.sessionmaker = sessionmaker
         self.clock = clock
         self._smtp = urlsplit(settings.smtp_url)
@@ -113,8 +129,10 @@ class Mailer:
             now = self.clock()
             visit = await session.get(Visit, row.visit_id)
             if row.kind is EmailKind.safety_escalation:
-                alert = await session.get(SafetyAlert, row.alert_id) if row.alert_id else None
-                reason = None if alert is not None else "alert_gone"
+                alive = row.alert_id is not None and await self.facts.alert_exists(
+                    session, row.alert_id
+                )
+                reason = None if alive else "alert_gone"
             else:
                 reason = outbox.still_worth_sending(row, visit, now)
             if reason is not None or visit is None:
@@ -159,13 +177,7 @@ class Mailer:
         video = visit.modality is Modality.telehealth
         live = row.kind is not EmailKind.cancelled
         base = self.settings.base_url
-        pending = (
-            await questionnaires.pending_for_visit(
-                session, visit, MeasuresPolicy.from_settings(self.settings)
-            )
-            if live
-            else []
-        )
+        pending = live and await self.facts.questionnaires_pending(session, visit)
         return outbox.compose(
             visit,
             row.kind,
