@@ -126,7 +126,10 @@ def _operation(
         for p in re.findall(r"\{([^}]+)\}", path)
     ]
     if spec.query is not None:
-        query = spec.query.model_json_schema(mode="validation")
+        query = spec.query.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="validation"
+        )
+        components.update(query.pop("$defs", {}))  # enums a parameter names
         required = set(query.get("required", []))
         parameters += [
             {"name": name, "in": "query", "required": name in required, "schema": prop}
