@@ -213,7 +213,8 @@ async def _order_as(
     from telehealth.db import utcnow
     from telehealth.errors import PermissionDenied
     from telehealth.uow import unit_of_work
-    from telehealth.visits.gate import GatePolicy, packaged_catalogue
+    from telehealth.visits.catalogue_file import packaged_catalogue
+    from telehealth.visits.gate.policy import GatePolicy
     from telehealth.visits.orders import place_order
 
     context = audit.AuditContext(source_address="cli")

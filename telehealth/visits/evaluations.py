@@ -17,7 +17,7 @@ from telehealth.audit import Action
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import InvalidInput
-from telehealth.visits.gate import patient_zone
+from telehealth.visits.gate.facts import patient_zone
 from telehealth.visits.medlist import ensure_chart_access
 from telehealth.visits.models import InPersonEvaluation
 

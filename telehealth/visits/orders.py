@@ -25,13 +25,8 @@ from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, InvalidInput
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.catalogue import Catalogue, Product, Schedule
-from telehealth.visits.gate import (
-    GateDecision,
-    GatePolicy,
-    PathwayRequest,
-    check_controlled_order,
-    ensure_allowed,
-)
+from telehealth.visits.gate.policy import GateDecision, GatePolicy, PathwayRequest, ensure_allowed
+from telehealth.visits.gate.service import check_controlled_order
 from telehealth.visits.medlist import record_order_on_list
 from telehealth.visits.models import MedicationOrder, Visit, VisitStatus
 from telehealth.visits.notes import ensure_visit_open_for_writing

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -13,12 +14,19 @@ from telehealth.errors import InvalidInput
 from telehealth.http.context import db, json_body, now, path_id, require_actor, settings_of
 from telehealth.notify import announce
 from telehealth.visits import evaluations, medlist, notes, orders, summary
-from telehealth.visits.gate import GatePolicy, packaged_catalogue
+from telehealth.visits.catalogue_file import packaged_catalogue
+from telehealth.visits.gate.policy import GatePolicy, InPersonRequired
 from telehealth.visits.models import MedicationOrder, NoteAddendum
 
 routes = web.RouteTableDef()
 
 SEARCH_LIMIT = 20
+
+
+def in_person_booking_url(patient_id: int) -> str:
+    """Where a prescriber the gate refused books the in-person visit that would open it, on
+    their own calendar (the page opens in a new tab, so the call stays where it is)."""
+    return f"/visits/new?{urlencode({'patient_id': patient_id, 'modality': 'in_person'})}"
 
 
 def policy_of(request: web.Request) -> GatePolicy:
@@ -210,15 +218,20 @@ async def place_order(request: web.Request) -> web.StreamResponse:
     """Order a medication; refused with 403 in_person_required by the in-person gate."""
     actor = require_actor(request)
     body = await json_body(request)
-    order, decision = await orders.place_order(
-        db(request),
-        actor=actor,
-        visit_id=path_id(request),
-        data=body,
-        now=now(request),
-        policy=policy_of(request),
-        catalogue=packaged_catalogue(),
-    )
+    try:
+        order, decision = await orders.place_order(
+            db(request),
+            actor=actor,
+            visit_id=path_id(request),
+            data=body,
+            now=now(request),
+            policy=policy_of(request),
+            catalogue=packaged_catalogue(),
+        )
+    except InPersonRequired as refusal:
+        if refusal.book_in_person_with is not None:
+            refusal.extra["book_url"] = in_person_booking_url(refusal.book_in_person_with)
+        raise
     return web.json_response(
         {
             **order_json(order),
