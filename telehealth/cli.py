@@ -215,7 +215,7 @@ async def _order_as(
     from telehealth.uow import unit_of_work
     from telehealth.visits.catalogue_file import packaged_catalogue
     from telehealth.visits.gate.policy import GatePolicy
-    from telehealth.visits.orders import place_order
+    from telehealth.visits.orders import OrderInput, place_order
 
     context = audit.AuditContext(source_address="cli")
     async with unit_of_work(sessionmaker, context) as session:
@@ -231,7 +231,7 @@ async def _order_as(
             session,
             actor=actor,
             visit_id=visit_id,
-            data=data,
+            order=OrderInput(**data),
             now=utcnow(),
             policy=GatePolicy.from_settings(settings),
             catalogue=packaged_catalogue(),
