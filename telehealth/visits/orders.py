@@ -28,7 +28,7 @@ from telehealth.visits.gate.policy import GateDecision, GatePolicy, PathwayReque
 from telehealth.visits.gate.service import check_controlled_order
 from telehealth.visits.medlist import record_order_on_list
 from telehealth.visits.models import MedicationOrder, Visit, VisitStatus
-from telehealth.visits.notes import ensure_visit_open_for_writing
+from telehealth.visits.notes import can_write_notes, ensure_visit_open_for_writing
 
 ROUTES = (
     "oral",
@@ -219,6 +219,21 @@ def ensure_visit_open_for_orders(visit: Visit, now: datetime) -> None:
             "the day it ends: book a follow-up to order now.",
             code="visit_closed",
         )
+
+
+@dataclass(frozen=True)
+class RecordFlags:
+    """What the visit record panel offers its reader (the services check each again)."""
+
+    can_write: bool
+    can_sign: bool
+    can_order: bool
+
+
+def record_flags(actor: Actor, visit: Visit) -> RecordFlags:
+    """The visit's own prescriber writes, signs and orders once the patient has checked in."""
+    writable = can_write_notes(actor, visit)
+    return RecordFlags(can_write=writable, can_sign=writable, can_order=writable)
 
 
 async def place_order(
