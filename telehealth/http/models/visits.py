@@ -19,6 +19,12 @@ from telehealth.visits import notes, orders
 
 # --- notes ---------------------------------------------------------------------------------
 
+
+def _absent_as_null(data: Any, name: str) -> Any:
+    """An absent field is checked like a null one, so it gets the same message."""
+    return {name: None, **data} if isinstance(data, dict) else data
+
+
 VERSION_MESSAGE = "Send the version of the note your edit is based on (0 for a new note)."
 
 
@@ -38,6 +44,11 @@ class NoteSave(Request):
     objective: str = ""
     assessment: str = ""
     plan: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_said(cls, data: Any) -> Any:
+        return _absent_as_null(data, "version")
 
     @field_validator("version", mode="before")
     @classmethod
@@ -66,6 +77,11 @@ class NoteSign(Request):
 
 class AddendumNew(Request):
     text: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_said(cls, data: Any) -> Any:
+        return _absent_as_null(data, "text")
 
     @field_validator("text", mode="before")
     @classmethod
@@ -358,8 +374,7 @@ class EvaluationNew(Request):
     @model_validator(mode="before")
     @classmethod
     def _date_said(cls, data: Any) -> Any:
-        # An absent date gets the same message as a wrong one.
-        return {"date": None, **data} if isinstance(data, dict) else data
+        return _absent_as_null(data, "date")
 
     @field_validator("date", mode="before")
     @classmethod
