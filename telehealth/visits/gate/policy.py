@@ -30,6 +30,7 @@ from telehealth.visits.gate.pathways import (
 )
 from telehealth.visits.models import Modality, Visit, VisitStatus
 
+# Bump when the logic of `decide` changes; the settings part of the version follows below.
 RULES_REVISION = "2026-11-27.2"
 STATUTE = "Ryan Haight Act, 21 U.S.C. 829(e)"
 FLEXIBILITY_CITATION = "21 CFR 1307.41 telemedicine flexibilities (90 FR 61301)"
