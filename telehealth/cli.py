@@ -213,8 +213,9 @@ async def _order_as(
     from telehealth.db import utcnow
     from telehealth.errors import PermissionDenied
     from telehealth.uow import unit_of_work
-    from telehealth.visits.gate import GatePolicy, packaged_catalogue
-    from telehealth.visits.orders import place_order
+    from telehealth.visits.catalogue_file import packaged_catalogue
+    from telehealth.visits.gate.policy import GatePolicy
+    from telehealth.visits.orders import OrderInput, place_order
 
     context = audit.AuditContext(source_address="cli")
     async with unit_of_work(sessionmaker, context) as session:
@@ -230,7 +231,7 @@ async def _order_as(
             session,
             actor=actor,
             visit_id=visit_id,
-            data=data,
+            order=OrderInput(**data),
             now=utcnow(),
             policy=GatePolicy.from_settings(settings),
             catalogue=packaged_catalogue(),

@@ -41,3 +41,15 @@ def format_long(value: datetime, zone_name: str) -> str:
     """A time written out in full for a page: Tuesday 3 March 2026, 10:00 AM EST."""
     local = value.astimezone(ZoneInfo(zone_name))
     return f"{local:%A} {local.day} {local:%B %Y}, {_clock(local)} {local.tzname()}"
+
+
+def format_day(value: datetime, zone_name: str) -> str:
+    """The calendar day written out, in the reader's zone: Tuesday 3 March 2026."""
+    local = value.astimezone(ZoneInfo(zone_name))
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def format_spoken(value: datetime, zone_name: str) -> str:
+    """A day and time as people say it, the zone named: Tuesday 3 March 2026 at 10:00 AM EST."""
+    local = value.astimezone(ZoneInfo(zone_name))
+    return f"{format_day(value, zone_name)} at {_clock(local)} {local.tzname()}"

@@ -36,35 +36,6 @@ DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str,
         _obj("location_state", location_state=S),
         {200: ("Waiting", _obj("status", status=S))},
     ),
-    ("POST", "/api/visits/{id}/orders"): (
-        _obj(
-            "medication_id",
-            "dose",
-            "route",
-            "frequency",
-            "quantity",
-            "refills",
-            medication_id=S,
-            dose=S,
-            route=S,
-            frequency=S,
-            quantity={},
-            refills=I,
-            instructions=S,
-        ),
-        {
-            201: ("Ordered", _obj("id", "status", "schedule", id=I, status=S, schedule=S)),
-            403: ("in_person_required", ERROR),
-            422: ("refills_not_allowed", ERROR),
-        },
-    ),
-    ("PUT", "/api/visits/{id}/note"): (
-        _obj("version", subjective=S, objective=S, assessment=S, plan=S, version=I),
-        {
-            200: ("Saved", _obj("version", version=I)),
-            409: ("stale_version (with the current note), note_signed", ERROR),
-        },
-    ),
     ("GET", "/api/visits/{id}/ice-servers"): (
         None,
         {

@@ -10,11 +10,9 @@ from telehealth.http import (
     api_calls,
     api_measures,
     api_precall,
-    api_visits,
     openapi,
     pages_calls,
     pages_measures,
-    pages_visits,
 )
 from telehealth.http.api import audit as api_audit
 from telehealth.http.api import auth as api_auth
@@ -22,11 +20,13 @@ from telehealth.http.api import bookings as api_bookings
 from telehealth.http.api import joins as api_joins
 from telehealth.http.api import scheduling as api_scheduling
 from telehealth.http.api import users as api_users
+from telehealth.http.api import visits as api_visits
 from telehealth.http.pages import admin as pages_admin
 from telehealth.http.pages import health as pages_health
 from telehealth.http.pages import home as pages_home
 from telehealth.http.pages import login as pages_login
 from telehealth.http.pages import scheduling as pages_scheduling
+from telehealth.http.pages import visits as pages_visits
 
 
 def setup_routes(app: web.Application, web_root: Path) -> None:

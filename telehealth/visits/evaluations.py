@@ -8,7 +8,6 @@ patient they have a visit with.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,18 +16,17 @@ from telehealth.audit import Action
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.errors import InvalidInput
-from telehealth.visits.gate import patient_zone
+from telehealth.visits.gate.facts import patient_zone
 from telehealth.visits.medlist import ensure_chart_access
 from telehealth.visits.models import InPersonEvaluation
 
 EARLIEST = date(1950, 1, 1)
 
 
-def _text(data: dict[str, Any], name: str, label: str, max_len: int) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"Enter the {label}.", field=name)
+def _text(value: str, name: str, label: str, max_len: int) -> str:
     value = value.strip()
+    if not value:
+        raise InvalidInput(f"Enter the {label}.", field=name)
     if len(value) > max_len:
         raise InvalidInput(f"The {label} is too long (at most {max_len} characters).", field=name)
     return value
@@ -39,18 +37,14 @@ async def record_in_person_evaluation(
     *,
     actor: Actor,
     patient_id: int,
-    data: dict[str, Any],
+    evaluated_on: date,
+    location: str,
+    attestation: str,
     now: datetime,
 ) -> InPersonEvaluation:
+    """Record the caller's earlier in-person evaluation of `patient_id` on `evaluated_on`."""
     ensure_role(actor, Role.prescriber, hide=True)
     await ensure_chart_access(session, actor, patient_id, write=True)
-    raw = data.get("date")
-    try:
-        evaluated_on = date.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        evaluated_on = None
-    if evaluated_on is None:
-        raise InvalidInput("Enter the date of the evaluation as YYYY-MM-DD.", field="date")
     zone, _state = await patient_zone(session, patient_id)
     # "Today" where the patient is, and where the prescriber may be a day ahead in UTC.
     today = max(now.astimezone(zone).date(), now.date())
@@ -58,14 +52,12 @@ async def record_in_person_evaluation(
         raise InvalidInput("The evaluation date cannot be in the future.", field="date")
     if evaluated_on < EARLIEST:
         raise InvalidInput("Check the evaluation date: it is too far in the past.", field="date")
-    location = _text(data, "location", "place of the evaluation", 200)
-    attestation = _text(data, "attestation", "attestation", 2000)
     evaluation = InPersonEvaluation(
         patient_id=patient_id,
         prescriber_id=actor.user_id,
         evaluated_on=evaluated_on,
-        location=location,
-        attestation=attestation,
+        location=_text(location, "location", "place of the evaluation", 200),
+        attestation=_text(attestation, "attestation", "attestation", 2000),
         recorded_at=now,
     )
     session.add(evaluation)

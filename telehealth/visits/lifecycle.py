@@ -28,6 +28,7 @@ from telehealth.visits import states
 from telehealth.visits.access import get_visit_for, is_participant
 from telehealth.visits.joinlinks import JoinWindow, join_window
 from telehealth.visits.models import Modality, Visit, VisitEvent, VisitStatus
+from telehealth.visits.states import Move
 
 # What the check-in form sends for "I am outside the United States right now".
 OUTSIDE_US = "outside_us"
@@ -133,7 +134,7 @@ async def check_in(
     state = check_state(location_state, "location_state")
     if visit.status in states.IN_CALL:
         return visit
-    if visit.status is not VisitStatus.booked:
+    if not states.can_move(visit.status, Move.check_in):
         raise InvalidTransition(
             f"This visit is {visit.status.value.replace('_', ' ')}; it cannot be checked in to."
         )
@@ -157,7 +158,7 @@ async def check_in(
                 code="not_licensed_in_state",
                 field="location_state",
             )
-    visit.status = VisitStatus.waiting
+    states.make_move(visit, Move.check_in, refusal="This visit cannot be checked in to.")
     visit.location_state = state
     visit.checked_in_at = now
     await record_call_event(
@@ -191,10 +192,12 @@ async def admit(session: AsyncSession, *, actor: Actor, visit_id: int, now: date
         visit.status is VisitStatus.waiting and visit.admitted_at is not None
     ):
         return visit
-    if visit.status is not VisitStatus.waiting:
-        raise InvalidTransition(
-            "The patient has not checked in yet; admit them once they wait.", code="not_waiting"
-        )
+    states.make_move(
+        visit,
+        Move.admit,
+        refusal="The patient has not checked in yet; admit them once they wait.",
+        code="not_waiting",
+    )
     visit.admitted_at = now
     await record_call_event(
         session, visit=visit, kind="admitted", role="prescriber", actor_id=actor.user_id, now=now
@@ -269,13 +272,13 @@ async def report_media(
         )
     if (
         connected
-        and visit.status is VisitStatus.waiting
+        and states.can_move(visit.status, Move.start)
         and visit.admitted_at is not None
         and await _connected_since_admission(
             session, visit.id or 0, "patient" if role == "prescriber" else "prescriber"
         )
     ):
-        visit.status = VisitStatus.in_progress
+        states.make_move(visit, Move.start, refusal="This visit is not in a call.")
         visit.started_at = now
         await record_call_event(
             session, visit=visit, kind="started", role=None, actor_id=None, now=now
@@ -291,11 +294,12 @@ async def complete_visit(
     visit = await _prescriber_visit(session, actor, visit_id)
     if visit.status is VisitStatus.finished:
         return visit
-    if visit.status not in states.IN_CALL:
-        raise InvalidTransition(
-            "Only a visit the patient has checked in to can be completed.", code="not_started"
-        )
-    visit.status = VisitStatus.finished
+    states.make_move(
+        visit,
+        Move.finish,
+        refusal="Only a visit the patient has checked in to can be completed.",
+        code="not_started",
+    )
     visit.ended_at = now
     await record_call_event(
         session, visit=visit, kind="finished", role="prescriber", actor_id=actor.user_id, now=now

@@ -152,7 +152,7 @@ class MedicationOrder(SQLModel, table=True):
     )
     catalogue_version: str = Field(max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # Which branch of the in-person gate allowed it (telehealth.visits.gate.Rule).
+    # Which branch of the in-person gate allowed it (telehealth.visits.gate.policy.Rule).
     gate_rule: str | None = Field(default=None, max_length=40)
     days_supply: int | None = None
     indication: str | None = Field(default=None, max_length=40)

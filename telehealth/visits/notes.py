@@ -7,7 +7,7 @@ Signing locks the note; after that only signed addenda can be added.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -31,14 +31,40 @@ from telehealth.visits.models import (
     VisitStatus,
 )
 
-SECTIONS = ("subjective", "objective", "assessment", "plan")
 MAX_SECTION = 50_000
 MAX_ADDENDUM = 20_000
+ADDENDUM_MISSING = "Write the addendum text."
 # The prescriber writes from the moment the patient checks in (API.md), and after the visit.
 
 
 @dataclass(frozen=True)
+class NoteText:
+    """The note's sections (SOAP), as the prescriber wrote them."""
+
+    subjective: str = ""
+    objective: str = ""
+    assessment: str = ""
+    plan: str = ""
+
+
+# The fields a note has, in the order they are written.
+SECTIONS = tuple(f.name for f in fields(NoteText))
+
+
+@dataclass(frozen=True)
+class NotePermissions:
+    """What the note editor offers: edit and sign a draft; add addenda to a signed note."""
+
+    can_edit: bool
+    can_sign: bool
+    can_add_addendum: bool
+
+
+@dataclass(frozen=True)
 class NoteView:
+    """A note as its reader may see it: its prescriber also gets the number of saved
+    revisions and what they may do; its patient only the signed text (both None)."""
+
     visit_id: int
     status: NoteStatus
     sections: dict[str, str]
@@ -46,8 +72,9 @@ class NoteView:
     updated_at: datetime | None
     signed_at: datetime | None
     signed_by_id: int | None
-    revisions: int
     addenda: list[NoteAddendum]
+    revisions: int | None = None
+    permissions: NotePermissions | None = None
 
 
 def can_write_notes(actor: Actor, visit: Visit) -> bool:
@@ -60,14 +87,13 @@ def can_write_notes(actor: Actor, visit: Visit) -> bool:
     )
 
 
-def note_permissions(actor: Actor, visit: Visit, status: NoteStatus) -> dict[str, bool]:
-    """What the note editor offers: edit and sign a draft; add addenda to a signed note."""
+def note_permissions(actor: Actor, visit: Visit, status: NoteStatus) -> NotePermissions:
     writable = can_write_notes(actor, visit)
-    return {
-        "can_edit": writable and status is NoteStatus.draft,
-        "can_sign": writable and status is NoteStatus.draft,
-        "can_add_addendum": writable and status is NoteStatus.signed,
-    }
+    return NotePermissions(
+        can_edit=writable and status is NoteStatus.draft,
+        can_sign=writable and status is NoteStatus.draft,
+        can_add_addendum=writable and status is NoteStatus.signed,
+    )
 
 
 def ensure_visit_open_for_writing(visit: Visit) -> None:
@@ -85,19 +111,13 @@ def ensure_visit_open_for_writing(visit: Visit) -> None:
     )
 
 
-def clean_sections(fields: dict[str, Any]) -> dict[str, str]:
-    sections: dict[str, str] = {}
-    for name in SECTIONS:
-        value = fields.get(name, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            raise InvalidInput(f"{name} must be text.", field=name)
+def checked_sections(text: NoteText) -> dict[str, str]:
+    sections = asdict(text)
+    for name, value in sections.items():
         if len(value) > MAX_SECTION:
             raise InvalidInput(
                 f"{name.title()} is too long (at most {MAX_SECTION} characters).", field=name
             )
-        sections[name] = value
     return sections
 
 
@@ -130,13 +150,13 @@ async def save_note(
     *,
     actor: Actor,
     visit_id: int,
-    fields: dict[str, Any],
+    text: NoteText,
     version: int,
     now: datetime,
 ) -> VisitNote:
     """Save a draft based on `version`; refuse a stale or signed save with the current text."""
     visit = await _writable_visit(session, actor, visit_id)
-    sections = clean_sections(fields)
+    sections = checked_sections(text)
     note = await session.get(VisitNote, visit.id, with_for_update=True)
     if note is not None and note.status is NoteStatus.signed:
         raise Conflict(
@@ -218,12 +238,12 @@ async def sign_note(
 
 
 async def add_addendum(
-    session: AsyncSession, *, actor: Actor, visit_id: int, text: Any, now: datetime
+    session: AsyncSession, *, actor: Actor, visit_id: int, text: str, now: datetime
 ) -> NoteAddendum:
     """A signed addendum to a signed note (the note itself stays as it was signed)."""
     visit = await _writable_visit(session, actor, visit_id)
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("Write the addendum text.", field="text")
+    if not text.strip():
+        raise InvalidInput(ADDENDUM_MISSING, field="text")
     if len(text) > MAX_ADDENDUM:
         raise InvalidInput(
             f"The addendum is too long (at most {MAX_ADDENDUM} characters).", field="text"
@@ -249,15 +269,23 @@ async def add_addendum(
     return addendum
 
 
-async def _view(session: AsyncSession, visit: Visit, note: VisitNote | None) -> NoteView:
+async def _view(
+    session: AsyncSession, actor: Actor, visit: Visit, note: VisitNote | None
+) -> NoteView:
     assert visit.id is not None
-    revisions = (
-        await session.execute(
-            select(func.count())
-            .select_from(NoteRevision)
-            .where(col(NoteRevision.visit_id) == visit.id)
-        )
-    ).scalar_one()
+    status = note.status if note else NoteStatus.draft
+    revisions: int | None = None
+    permissions: NotePermissions | None = None
+    if actor.role is Role.prescriber:
+        # The working note's history and controls are the prescriber's, not the patient's.
+        revisions = (
+            await session.execute(
+                select(func.count())
+                .select_from(NoteRevision)
+                .where(col(NoteRevision.visit_id) == visit.id)
+            )
+        ).scalar_one()
+        permissions = note_permissions(actor, visit, status)
     addenda = (
         (
             await session.execute(
@@ -271,14 +299,15 @@ async def _view(session: AsyncSession, visit: Visit, note: VisitNote | None) -> 
     )
     return NoteView(
         visit_id=visit.id,
-        status=note.status if note else NoteStatus.draft,
+        status=status,
         sections=_sections_of(note),
         version=note.version if note else 0,
         updated_at=note.updated_at if note else None,
         signed_at=note.signed_at if note else None,
         signed_by_id=note.signed_by_id if note else None,
-        revisions=int(revisions),
         addenda=list(addenda),
+        revisions=None if revisions is None else int(revisions),
+        permissions=permissions,
     )
 
 
@@ -297,7 +326,7 @@ async def read_note(
     note = await session.get(VisitNote, visit.id)
     if actor.role is Role.patient and (note is None or note.status is not NoteStatus.signed):
         raise NotFound("There is no after-visit summary for this visit yet.")
-    view = await _view(session, visit, note)
+    view = await _view(session, actor, visit, note)
     audit.record(
         session,
         Action.read,

@@ -7,9 +7,8 @@ schedule; then the gate. Only then is the order created and the medication list 
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,16 +24,11 @@ from telehealth.auth.policy import Actor
 from telehealth.errors import Conflict, InvalidInput
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.catalogue import Catalogue, Product, Schedule
-from telehealth.visits.gate import (
-    GateDecision,
-    GatePolicy,
-    PathwayRequest,
-    check_controlled_order,
-    ensure_allowed,
-)
+from telehealth.visits.gate.policy import GateDecision, GatePolicy, PathwayRequest, ensure_allowed
+from telehealth.visits.gate.service import check_controlled_order
 from telehealth.visits.medlist import record_order_on_list
 from telehealth.visits.models import MedicationOrder, Visit, VisitStatus
-from telehealth.visits.notes import ensure_visit_open_for_writing
+from telehealth.visits.notes import can_write_notes, ensure_visit_open_for_writing
 
 ROUTES = (
     "oral",
@@ -63,100 +57,47 @@ SANITY_REFILLS = 11
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z][A-Za-z ]{0,30})?\s*$")
 
 
+CHOOSE_MEDICATION = "Choose a medication from the catalogue."
+REFILLS_MESSAGE = "Refills must be a whole number, 0 or more."
+INDICATIONS = ("opioid_use_disorder",)
+INDICATION_MESSAGE = "indication must be opioid_use_disorder, or left out."
+MAX_DAYS_SUPPLY = 365
+DAYS_SUPPLY_MESSAGE = f"Days' supply must be a whole number from 1 to {MAX_DAYS_SUPPLY}."
+PDMP_MESSAGE = 'pdmp must be {"state": "NY"} (checked) or {"unavailable": true}.'
+MAX_QUANTITY = 10_000
+
+
 @dataclass(frozen=True)
 class OrderInput:
+    """An order as the prescriber wrote it. `days_supply`, `indication` and the PDMP record
+    are what the buprenorphine pathway needs; `pdmp_state` is the state whose PDMP was
+    checked (None: no check recorded)."""
+
     medication_id: str
     dose: str
     route: str
     frequency: str
     quantity: str
-    refills: int
-    instructions: str
+    refills: int = 0
+    instructions: str = ""
     days_supply: int | None = None
     indication: str | None = None
     pdmp_state: str | None = None
     pdmp_unavailable: bool = False
 
 
-INDICATIONS = ("opioid_use_disorder",)
-MAX_DAYS_SUPPLY = 365
-
-
-def _optional_extras(data: dict[str, Any]) -> dict[str, Any]:
-    """Days' supply, indication and the PDMP record (needed by the buprenorphine pathway)."""
-    days = data.get("days_supply")
-    if isinstance(days, str) and days.strip().isdigit():
-        days = int(days.strip())
-    if days in (None, ""):
-        days = None
-    elif not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS_SUPPLY:
-        raise InvalidInput(
-            f"Days' supply must be a whole number from 1 to {MAX_DAYS_SUPPLY}.",
-            field="days_supply",
-        )
-    indication = data.get("indication") or None
-    if indication is not None and indication not in INDICATIONS:
-        raise InvalidInput(
-            "indication must be opioid_use_disorder, or left out.", field="indication"
-        )
-    pdmp = data.get("pdmp")
-    pdmp_state: str | None = None
-    pdmp_unavailable = False
-    if pdmp not in (None, {}):
-        if not isinstance(pdmp, dict):
-            raise InvalidInput(
-                'pdmp must be {"state": "NY"} (checked) or {"unavailable": true}.', field="pdmp"
-            )
-        if pdmp.get("unavailable") is True:
-            pdmp_unavailable = True
-        else:
-            state = str(pdmp.get("state") or "").strip().upper()
-            if len(state) != 2 or not state.isalpha():
-                raise InvalidInput(
-                    "Say which state's PDMP you checked, as two letters (such as NY).",
-                    field="pdmp",
-                )
-            pdmp_state = state
-    return {
-        "days_supply": days,
-        "indication": indication,
-        "pdmp_state": pdmp_state,
-        "pdmp_unavailable": pdmp_unavailable,
-    }
-
-
-def _text(
-    data: dict[str, Any], name: str, label: str, max_len: int, *, required: bool = True
-) -> str:
-    value = data.get(name)
-    if value is None:
-        value = ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise InvalidInput(f"{label} must be a number or text, not {value}.", field=name)
-        value = str(value)
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label} must be text.", field=name)
+def _text(value: str, name: str, max_len: int, *, required: bool = True) -> str:
+    label = name.capitalize()
     value = value.strip()
     if required and not value:
-        raise InvalidInput(f"Enter the {label.lower()}.", field=name)
+        raise InvalidInput(f"Enter the {name}.", field=name)
     if len(value) > max_len:
         raise InvalidInput(f"{label} is too long (at most {max_len} characters).", field=name)
     return value
 
 
-MAX_QUANTITY = 10_000
-
-
-def parse_order(data: dict[str, Any]) -> OrderInput:
-    """Validate an order's fields (shape only; the catalogue and the gate come after)."""
-    medication_id = data.get("medication_id")
-    if not isinstance(medication_id, str) or not medication_id.strip():
-        raise InvalidInput("Choose a medication from the catalogue.", field="medication_id")
-    route = _text(data, "route", "Route", 50).lower()
-    if route not in ROUTES:
-        raise InvalidInput(f"Route must be one of: {', '.join(ROUTES)}.", field="route")
-    quantity = _text(data, "quantity", "Quantity", 50)
+def _quantity(value: str) -> str:
+    quantity = _text(value, "quantity", 50)
     match = _QUANTITY.match(quantity)
     amount: Decimal | None = None
     if match:
@@ -173,26 +114,56 @@ def parse_order(data: dict[str, Any]) -> OrderInput:
         raise InvalidInput(
             f"Quantity must be at most {MAX_QUANTITY:,}: check the number.", field="quantity"
         )
-    refills = data.get("refills", 0)
-    if isinstance(refills, str) and refills.strip().isdigit():
-        refills = int(refills.strip())
-    if refills in (None, ""):
-        refills = 0
-    if not isinstance(refills, int) or isinstance(refills, bool) or refills < 0:
-        raise InvalidInput("Refills must be a whole number, 0 or more.", field="refills")
-    if refills > SANITY_REFILLS:
+    return quantity
+
+
+def _pathway_fields(order: OrderInput) -> dict[str, Any]:
+    """Days' supply, indication and the PDMP record (needed by the buprenorphine pathway)."""
+    days = order.days_supply
+    if days is not None and not 1 <= days <= MAX_DAYS_SUPPLY:
+        raise InvalidInput(DAYS_SUPPLY_MESSAGE, field="days_supply")
+    if order.indication is not None and order.indication not in INDICATIONS:
+        raise InvalidInput(INDICATION_MESSAGE, field="indication")
+    state = None if order.pdmp_state is None else order.pdmp_state.strip().upper()
+    if not order.pdmp_unavailable and state is not None and not _two_letters(state):
+        raise InvalidInput(
+            "Say which state's PDMP you checked, as two letters (such as NY).", field="pdmp"
+        )
+    return {
+        "pdmp_state": None if order.pdmp_unavailable else state,
+        "pdmp_unavailable": order.pdmp_unavailable,
+    }
+
+
+def _two_letters(state: str) -> bool:
+    return len(state) == 2 and state.isalpha()
+
+
+def check_order(order: OrderInput) -> OrderInput:
+    """The order's fields checked and tidied (the catalogue and the gate come after), or
+    InvalidInput naming the first field to fix."""
+    medication_id = order.medication_id.strip()
+    if not medication_id:
+        raise InvalidInput(CHOOSE_MEDICATION, field="medication_id")
+    route = _text(order.route, "route", 50).lower()
+    if route not in ROUTES:
+        raise InvalidInput(f"Route must be one of: {', '.join(ROUTES)}.", field="route")
+    quantity = _quantity(order.quantity)
+    if order.refills < 0:
+        raise InvalidInput(REFILLS_MESSAGE, field="refills")
+    if order.refills > SANITY_REFILLS:
         raise InvalidInput(
             f"At most {SANITY_REFILLS} refills can be ordered at once.", field="refills"
         )
-    return OrderInput(
-        medication_id=medication_id.strip(),
-        dose=_text(data, "dose", "Dose", 100),
+    return replace(
+        order,
+        medication_id=medication_id,
+        dose=_text(order.dose, "dose", 100),
         route=route,
-        frequency=_text(data, "frequency", "Frequency", 100),
+        frequency=_text(order.frequency, "frequency", 100),
         quantity=quantity,
-        refills=refills,
-        instructions=_text(data, "instructions", "Instructions", 2000, required=False),
-        **_optional_extras(data),
+        instructions=_text(order.instructions, "instructions", 2000, required=False),
+        **_pathway_fields(order),
     )
 
 
@@ -250,12 +221,27 @@ def ensure_visit_open_for_orders(visit: Visit, now: datetime) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RecordFlags:
+    """What the visit record panel offers its reader (the services check each again)."""
+
+    can_write: bool
+    can_sign: bool
+    can_order: bool
+
+
+def record_flags(actor: Actor, visit: Visit) -> RecordFlags:
+    """The visit's own prescriber writes, signs and orders once the patient has checked in."""
+    writable = can_write_notes(actor, visit)
+    return RecordFlags(can_write=writable, can_sign=writable, can_order=writable)
+
+
 async def place_order(
     session: AsyncSession,
     *,
     actor: Actor,
     visit_id: int,
-    data: dict[str, Any],
+    order: OrderInput,
     now: datetime,
     policy: GatePolicy,
     catalogue: Catalogue,
@@ -264,8 +250,8 @@ async def place_order(
     visit = await get_visit_for(session, actor, visit_id, roles=(Role.prescriber,), for_update=True)
     ensure_visit_open_for_writing(visit)
     ensure_visit_open_for_orders(visit, now)
-    order_input = parse_order(data)
-    product = get_product(catalogue, order_input.medication_id)
+    checked = check_order(order)
+    product = get_product(catalogue, checked.medication_id)
     decision = await check_controlled_order(
         session,
         patient_id=visit.patient_id,
@@ -276,16 +262,16 @@ async def place_order(
         policy=policy,
         catalogue=catalogue,
         request=PathwayRequest(
-            indication=order_input.indication,
-            days_supply=order_input.days_supply,
-            pdmp_state=order_input.pdmp_state,
-            pdmp_unavailable=order_input.pdmp_unavailable,
+            indication=checked.indication,
+            days_supply=checked.days_supply,
+            pdmp_state=checked.pdmp_state,
+            pdmp_unavailable=checked.pdmp_unavailable,
         ),
     )
     ensure_allowed(decision)
-    ensure_refills_allowed(product, decision.schedule, order_input.refills)
+    ensure_refills_allowed(product, decision.schedule, checked.refills)
     assert visit.id is not None
-    order = MedicationOrder(
+    placed = MedicationOrder(
         visit_id=visit.id,
         patient_id=visit.patient_id,
         prescriber_id=visit.prescriber_id,
@@ -293,33 +279,37 @@ async def place_order(
         medication_name=product.name,
         schedule=decision.schedule.value if decision.schedule else None,
         schedule_basis=decision.schedule_basis[:200],
-        dose=order_input.dose,
-        route=order_input.route,
-        frequency=order_input.frequency,
-        quantity=order_input.quantity,
-        refills=order_input.refills,
-        instructions=order_input.instructions,
+        dose=checked.dose,
+        route=checked.route,
+        frequency=checked.frequency,
+        quantity=checked.quantity,
+        refills=checked.refills,
+        instructions=checked.instructions,
         catalogue_version=catalogue.version,
         created_at=now,
         gate_rule=decision.rule.value,
-        days_supply=order_input.days_supply,
-        indication=order_input.indication,
-        pdmp_state=order_input.pdmp_state,
-        pdmp_checked_at=now if order_input.pdmp_state else None,
-        pdmp_unavailable=order_input.pdmp_unavailable,
+        days_supply=checked.days_supply,
+        indication=checked.indication,
+        pdmp_state=checked.pdmp_state,
+        pdmp_checked_at=now if checked.pdmp_state else None,
+        pdmp_unavailable=checked.pdmp_unavailable,
     )
-    session.add(order)
+    session.add(placed)
     await session.flush()
     audit.record(
         session,
         Action.create,
         "medication_order",
-        order.id,
+        placed.id,
         patient_id=visit.patient_id,
-        detail={"visit_id": visit.id, "gate_rule": decision.rule.value, "schedule": order.schedule},
+        detail={
+            "visit_id": visit.id,
+            "gate_rule": decision.rule.value,
+            "schedule": placed.schedule,
+        },
     )
-    await record_order_on_list(session, order=order, actor=actor, now=now)
-    return order, decision
+    await record_order_on_list(session, order=placed, actor=actor, now=now)
+    return placed, decision
 
 
 async def list_orders(

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from telehealth.audit import AuditEntry
-from telehealth.visits.gate import GatePolicy
+from telehealth.visits.gate.policy import GatePolicy
 from tests.builders import ALPRAZOLAM, SERTRALINE, Cast, login, make_visit
 
 

@@ -16,9 +16,9 @@ from telehealth.visits.catalogue import (
     Catalogue,
     Schedule,
     highest_schedule,
-    load_catalogue,
 )
-from telehealth.visits.gate import schedule_for
+from telehealth.visits.catalogue_file import load_catalogue
+from telehealth.visits.gate.policy import schedule_for
 
 ORDER_DAY = date(2025, 3, 1)
 

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from telehealth.config import ConfigError, load_settings
-from telehealth.visits.gate import GatePolicy
+from telehealth.visits.gate.policy import GatePolicy
 
 
 def test_a_bad_port_names_its_variable(monkeypatch, tmp_path):

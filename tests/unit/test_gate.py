@@ -10,7 +10,8 @@ import pytest
 
 from telehealth.config import Settings
 from telehealth.visits.catalogue import Catalogue, Schedule
-from telehealth.visits.gate import (
+from telehealth.visits.catalogue_file import packaged_catalogue
+from telehealth.visits.gate.policy import (
     Evidence,
     EvidenceKind,
     GatePolicy,
@@ -19,7 +20,6 @@ from telehealth.visits.gate import (
     Rule,
     decide,
     ensure_allowed,
-    packaged_catalogue,
     schedule_for,
 )
 
@@ -452,7 +452,7 @@ def test_the_gate_decides_each_situation_as_the_rule_says(catalogue: Catalogue, 
     assert result.policy_version == row.policy.version
     assert result.catalogue_version == catalogue.version
     if not row.allowed:
-        assert result.book_url is not None
+        assert result.book_in_person_with == PATIENT
 
 
 def test_the_refusal_names_the_drug_its_schedule_the_rule_and_the_way_forward(catalogue):
@@ -463,11 +463,11 @@ def test_the_refusal_names_the_drug_its_schedule_the_rule_and_the_way_forward(ca
     assert "21 CFR 1308.14" in result.message
     assert "21 U.S.C. 829(e)" in result.message
     assert "in-person visit" in result.message
-    assert result.book_url == (f"/visits/new?patient_id={PATIENT}&modality=in_person")
+    assert result.book_in_person_with == PATIENT
     with pytest.raises(InPersonRequired) as refused:
         ensure_allowed(result)
     assert refused.value.code == "in_person_required"
-    assert refused.value.extra["book_url"] == result.book_url
+    assert refused.value.book_in_person_with == PATIENT
     assert refused.value.extra["schedule"] == "IV"
 
 

@@ -6,14 +6,22 @@ handlers send. Both generate `/api/openapi.json`. Shared shapes live here.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from telehealth.db import MAX_ROW_ID
+from telehealth.timefmt import iso
 
 # A row id in a body: a whole number (never a string or a bool) from 1 to MAX_ROW_ID.
 RowId = Annotated[int, Field(strict=True, ge=1, le=MAX_ROW_ID)]
+# An instant in a response, written as the API always has (timefmt.iso: +00:00, not Z).
+Instant = Annotated[
+    datetime,
+    PlainSerializer(iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 
 class Request(BaseModel):

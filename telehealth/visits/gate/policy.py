@@ -1,9 +1,7 @@
-"""Domain: the controlled-substance gate (Ryan Haight Act, 21 U.S.C. 829(e)).
+"""Domain: the controlled-substance gate's policy (Ryan Haight Act, 21 U.S.C. 829(e)). Pure.
 
-Every path that creates an order (page, API, import, CLI) calls `check_controlled_order`.
-It gathers the facts from the database (the visit, the jurisdiction, the schedule on the
-order's date, the in-person evaluations on file) and hands them to `decide`, a pure
-function that applies the policy; the decision is audited, allow and deny alike.
+`decide` applies the practice's policy to plain facts (`OrderFacts`, gathered by
+`gate.facts`); no database, no clock, no I/O, so every situation is a unit test.
 
 The rule: an order for a controlled product (federal schedule, or the schedule of the state
 where the patient is, on the order's date; an unclassified or unknown product counts as
@@ -14,41 +12,28 @@ one is configured. Another prescriber's in-person visit does not count.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from telehealth import audit
-from telehealth.audit import Action, Outcome
-from telehealth.auth.coverage import covered_on
-from telehealth.auth.models import PatientProfile, PrescriberProfile
 from telehealth.config import FEDERAL_FLEXIBILITY_END, Settings
 from telehealth.errors import PermissionDenied
 from telehealth.visits import states
-from telehealth.visits.catalogue import Catalogue, Schedule, ScheduleDecision, load_catalogue
-from telehealth.visits.models import (
-    InPersonEvaluation,
-    MedicationOrder,
-    Modality,
-    OrderStatus,
-    Visit,
-    VisitStatus,
+from telehealth.visits.catalogue import Catalogue, Product, Schedule, ScheduleDecision
+from telehealth.visits.gate.pathways import (
+    COVERING_MONTHS,
+    buprenorphine_route,
+    months_before,
 )
+from telehealth.visits.models import Modality, Visit, VisitStatus
 
 # Bump when the logic of `decide` changes; the settings part of the version follows below.
 RULES_REVISION = "2026-11-27.2"
 STATUTE = "Ryan Haight Act, 21 U.S.C. 829(e)"
 FLEXIBILITY_CITATION = "21 CFR 1307.41 telemedicine flexibilities (90 FR 61301)"
-# Statuses in which the patient has arrived: checked in, seen, or seen and done.
 
 
 class Rule(StrEnum):
@@ -187,7 +172,9 @@ class GateDecision:
     state_source: str
     evidence: Evidence | None
     message: str
-    book_url: str | None = None
+    # A refusal's way forward: book an in-person visit with this patient (the web layer
+    # makes the link; the domain only says whom).
+    book_in_person_with: int | None = None
     notes: tuple[str, ...] = field(default=())
 
     def audit_detail(self, facts: OrderFacts) -> dict[str, Any]:
@@ -215,12 +202,11 @@ class InPersonRequired(PermissionDenied):
     audited = True  # the gate decision is the audit entry
     message = "This controlled substance needs an in-person evaluation by you first."
 
-
-def book_url(patient_id: int, prescriber_id: int) -> str:
-    """Where the refused prescriber books the in-person visit that would open the gate, on
-    their own calendar (the page opens in a new tab, so the call stays where it is)."""
-    del prescriber_id  # always the prescriber who was refused: their own calendar
-    return f"/visits/new?{urlencode({'patient_id': patient_id, 'modality': 'in_person'})}"
+    def __init__(self, message: str, *, book_in_person_with: int | None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        # Whom to book in person to open the gate (not sent as is: the web layer adds
+        # the booking link).
+        self.book_in_person_with = book_in_person_with
 
 
 def _schedule_words(schedule: ScheduleDecision) -> str:
@@ -247,7 +233,7 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
         rule: Rule,
         message: str,
         evidence: Evidence | None = None,
-        url: str | None = None,
+        book_in_person: bool = False,
     ) -> GateDecision:
         return GateDecision(
             allowed=allowed,
@@ -262,7 +248,7 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
             state_source=facts.state_source,
             evidence=evidence,
             message=message,
-            book_url=url,
+            book_in_person_with=facts.patient_id if book_in_person else None,
             notes=tuple(notes),
         )
 
@@ -342,14 +328,14 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
                 va[0],
             )
     if policy.buprenorphine_oud_pathway and facts.buprenorphine_oud:
-        allowed, why = _buprenorphine_route(facts)
+        allowed, why = buprenorphine_route(facts)
         if allowed:
             return decision(True, Rule.buprenorphine_oud, why)
         return decision(
             False,
             Rule.in_person_required,
             f"{facts.drug_name}: {why}",
-            url=book_url(facts.patient_id, facts.prescriber_id),
+            book_in_person=True,
         )
     # The flexibility's last day is judged on the federal government's clock (US Eastern),
     # not the patient's zone, so no zone can stretch it.
@@ -377,80 +363,12 @@ def decide(facts: OrderFacts, policy: GatePolicy) -> GateDecision:
         "Book an in-person visit with this patient, or record an earlier in-person evaluation "
         "you did, then order it again."
     )
-    return decision(
-        False, Rule.in_person_required, message, url=book_url(facts.patient_id, facts.prescriber_id)
-    )
+    return decision(False, Rule.in_person_required, message, book_in_person=True)
 
 
-COVERING_MONTHS = 24
-BUPRENORPHINE_MONTHS = 6
-PDMP_UNAVAILABLE_DAYS = 7
 FEDERAL_ZONE = ZoneInfo("America/New_York")
+# An in-person visit that ended less than this long ago still means the patient is present.
 PRESENCE_WINDOW = timedelta(hours=24)
-
-
-def _buprenorphine_route(facts: OrderFacts) -> tuple[bool, str]:
-    """90 FR 6504: buprenorphine for opioid use disorder by telemedicine before an in-person
-    evaluation, after a PDMP check of the state where the patient is, up to six calendar
-    months of supply in all; seven days when the PDMP is unavailable."""
-    cite = "(buprenorphine for opioid use disorder, 90 FR 6504)"
-    if facts.days_supply is None:
-        return False, f"give the days' supply of this order {cite}."
-    if facts.pdmp_unavailable:
-        if facts.days_supply <= PDMP_UNAVAILABLE_DAYS:
-            return True, f"PDMP unavailable: at most a {PDMP_UNAVAILABLE_DAYS}-day supply {cite}."
-        return False, (
-            f"with the PDMP unavailable, at most a {PDMP_UNAVAILABLE_DAYS}-day supply may be "
-            f"prescribed before an in-person evaluation {cite}. Shorten it, or check the PDMP."
-        )
-    where = facts.state or "the patient's state"
-    if facts.pdmp_state is None:
-        return False, (
-            f"check the prescription drug monitoring program (PDMP) of {where} and record it "
-            f"with the order before prescribing {cite}."
-        )
-    if facts.state and facts.pdmp_state != facts.state:
-        return False, (
-            f"the PDMP recorded is {facts.pdmp_state}'s, but the patient is in {facts.state}: "
-            f"check {facts.state}'s PDMP {cite}."
-        )
-    start = facts.pathway_started or facts.order_day
-    allowance = (months_after(start, BUPRENORPHINE_MONTHS) - start).days
-    total = facts.pathway_days_used + facts.days_supply
-    if total > allowance:
-        left = max(0, allowance - facts.pathway_days_used)
-        return False, (
-            f"only {left} of the {allowance} days' supply allowed before an in-person "
-            f"evaluation are left (six calendar months from {start.isoformat()}) {cite}. "
-            "Book an in-person visit."
-        )
-    return True, f"PDMP of {facts.pdmp_state} checked; {total} of {allowance} days used {cite}."
-
-
-def months_after(day: date, months: int) -> date:
-    return months_before(day, -months)
-
-
-def months_before(day: date, months: int) -> date:
-    """The same day `months` calendar months earlier (clamped to the month's end)."""
-    index = day.year * 12 + (day.month - 1) - months
-    year, month = divmod(index, 12)
-    month += 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise ValueError(day)  # pragma: no cover - day 28 exists in every month
-
-
-# --- gathering the facts ------------------------------------------------------------------
-
-
-@functools.cache
-def packaged_catalogue() -> Catalogue:
-    """The catalogue shipped with the package, read once per process (it is immutable)."""
-    return load_catalogue()
 
 
 def schedule_for(
@@ -474,129 +392,11 @@ def schedule_for(
         )
 
 
-async def patient_zone(session: AsyncSession, patient_id: int) -> tuple[ZoneInfo, str | None]:
-    """The patient's time zone (for the calendar day of an order) and home state."""
-    profile = await session.get(PatientProfile, patient_id)
-    if profile is None:
-        return ZoneInfo("UTC"), None
-    try:
-        zone = ZoneInfo(profile.timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return zone, profile.state
-
-
-async def buprenorphine_pathway_supply(
-    session: AsyncSession, *, patient_id: int, zone: ZoneInfo
-) -> tuple[int, date | None]:
-    """Days' supply already ordered for this patient through the buprenorphine route, and the
-    day the route was first used (the six months run from there)."""
-    rows = (
-        await session.execute(
-            select(col(MedicationOrder.days_supply), col(MedicationOrder.created_at)).where(
-                col(MedicationOrder.patient_id) == patient_id,
-                col(MedicationOrder.gate_rule) == Rule.buprenorphine_oud.value,
-                col(MedicationOrder.status).in_((OrderStatus.active, OrderStatus.completed)),
-            )
-        )
-    ).all()
-    used = sum(int(days or 0) for days, _ in rows)
-    started = min((at.astimezone(zone).date() for _, at in rows), default=None)
-    return used, started
-
-
-async def va_practitioners(session: AsyncSession) -> frozenset[int]:
-    rows = await session.execute(
-        select(col(PrescriberProfile.user_id)).where(col(PrescriberProfile.va_practitioner))
-    )
-    return frozenset(int(r) for r in rows.scalars().all())
-
-
-async def evidence_on_file(
-    session: AsyncSession,
-    *,
-    patient_id: int,
-    prescriber_ids: frozenset[int],
-    before: datetime,
-    zone: ZoneInfo,
-) -> list[Evidence]:
-    """In-person evaluations of this patient by these prescribers, at or before `before`."""
-    visits = (
-        (
-            await session.execute(
-                select(Visit).where(
-                    col(Visit.patient_id) == patient_id,
-                    col(Visit.prescriber_id).in_(prescriber_ids),
-                    col(Visit.modality) == Modality.in_person,
-                    col(Visit.status) == VisitStatus.finished,
-                    col(Visit.start) <= before,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    evaluations = (
-        (
-            await session.execute(
-                select(InPersonEvaluation).where(
-                    col(InPersonEvaluation.patient_id) == patient_id,
-                    col(InPersonEvaluation.prescriber_id).in_(prescriber_ids),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    found: list[Evidence] = []
-    for v in visits:
-        assert v.id is not None
-        found.append(
-            Evidence(
-                EvidenceKind.in_person_visit,
-                v.id,
-                v.prescriber_id,
-                v.start.astimezone(zone).date(),
-                v.start,
-            )
-        )
-    for e in evaluations:
-        assert e.id is not None
-        found.append(
-            Evidence(EvidenceKind.in_person_evaluation, e.id, e.prescriber_id, e.evaluated_on)
-        )
-    return found
-
-
-async def check_controlled_order(
-    session: AsyncSession,
-    *,
-    patient_id: int,
-    prescriber_id: int,
-    visit: Visit,
-    product_id: str,
-    on: datetime,
-    policy: GatePolicy,
-    catalogue: Catalogue,
-    request: PathwayRequest | None = None,
-) -> GateDecision:
-    """THE in-person gate: decide whether this order may be placed, and audit the decision.
-
-    Does not raise on refusal; call `ensure_allowed(decision)` (as `place_order` does).
-    """
-    zone, home_state = await patient_zone(session, patient_id)
-    if visit.location_state:
-        state, state_source = visit.location_state, "attested"
-    elif home_state:
-        state, state_source = home_state, "home_state"
-    else:
-        state, state_source = None, "unknown"
-    order_day = on.astimezone(zone).date()
-    schedule = schedule_for(catalogue, product_id, state=state, on=order_day)
-    product = catalogue.get(product_id)
-    # The patient is (or was, today) in the room: an in-person visit that is running, or
-    # that ended less than a day ago. An old finished visit is evidence, not presence.
-    visit_in_person = (
+def present_in_person(visit: Visit, *, patient_id: int, prescriber_id: int, on: datetime) -> bool:
+    """The patient is (or was, today) in the room with this prescriber: an in-person visit
+    that is running, or that ended less than a day ago. An old finished visit is evidence,
+    not presence."""
+    return (
         visit.modality is Modality.in_person
         and visit.status in states.ATTENDED
         and visit.patient_id == patient_id
@@ -606,77 +406,29 @@ async def check_controlled_order(
             or on - (visit.ended_at or visit.end) <= PRESENCE_WINDOW
         )
     )
-    evidence: list[Evidence] = []
-    covered: frozenset[int] = frozenset()
-    is_va = False
-    va_ids: frozenset[int] = frozenset()
-    if schedule.controlled and not visit_in_person:
-        # Whose evaluations may count: this prescriber's, and, where the practice switched
-        # those routes on, the colleagues they cover for and the other VA practitioners.
-        if policy.covering_practitioner:
-            covered = await covered_on(session, covering_id=prescriber_id, at=on)
-        if policy.va_pathway:
-            va_ids = await va_practitioners(session)
-            is_va = prescriber_id in va_ids
-        evidence = await evidence_on_file(
-            session,
-            patient_id=patient_id,
-            prescriber_ids=frozenset({prescriber_id})
-            | covered
-            | (va_ids if is_va else frozenset()),
-            before=on,
-            zone=zone,
-        )
-    assert visit.id is not None
-    request = request or PathwayRequest()
-    buprenorphine_oud = bool(
+
+
+def jurisdiction_of(attested: str | None, home_state: str | None) -> tuple[str | None, str]:
+    """The state whose schedules apply, and where it came from: the location attested at
+    check-in, else the patient's home state, else unknown (federal schedules only)."""
+    if attested:
+        return attested, "attested"
+    if home_state:
+        return home_state, "home_state"
+    return None, "unknown"
+
+
+def buprenorphine_for_oud(
+    policy: GatePolicy, product: Product | None, indication: str | None
+) -> bool:
+    """The order may take the buprenorphine route (90 FR 6504): the pathway is on, the
+    product contains buprenorphine and the prescriber states opioid use disorder."""
+    return bool(
         policy.buprenorphine_oud_pathway
         and product is not None
         and "buprenorphine" in product.ingredients
-        and request.indication == "opioid_use_disorder"
+        and indication == "opioid_use_disorder"
     )
-    days_used, started = (
-        await buprenorphine_pathway_supply(session, patient_id=patient_id, zone=zone)
-        if buprenorphine_oud and schedule.controlled and not visit_in_person
-        else (0, None)
-    )
-    facts = OrderFacts(
-        patient_id=patient_id,
-        prescriber_id=prescriber_id,
-        visit_id=visit.id,
-        visit_in_person=visit_in_person,
-        product_id=product_id,
-        drug_name=product.name if product else f"The medication {product_id!r}",
-        schedule=schedule,
-        state=state,
-        state_source=state_source,
-        order_at=on,
-        order_day=order_day,
-        evidence=evidence,
-        catalogue_version=catalogue.version,
-        covered_prescriber_ids=covered,
-        prescriber_is_va=is_va,
-        va_prescriber_ids=va_ids,
-        buprenorphine_oud=buprenorphine_oud,
-        days_supply=request.days_supply,
-        pdmp_state=request.pdmp_state,
-        pdmp_unavailable=request.pdmp_unavailable,
-        pathway_days_used=days_used,
-        pathway_started=started,
-    )
-    result = decide(facts, policy)
-    audit.record(
-        session,
-        Action.create if result.allowed else Action.access_denied,
-        "gate_decision",
-        visit.id,
-        patient_id=patient_id,
-        outcome=Outcome.success if result.allowed else Outcome.failure,
-        detail=result.audit_detail(facts),
-        # A decision is recorded even if the order it was for is later rolled back.
-        durable=True,
-    )
-    return result
 
 
 def ensure_allowed(decision: GateDecision) -> None:
@@ -685,8 +437,8 @@ def ensure_allowed(decision: GateDecision) -> None:
         return
     raise InPersonRequired(
         decision.message,
+        book_in_person_with=decision.book_in_person_with,
         schedule=decision.schedule.value if decision.schedule else None,
         jurisdiction=decision.jurisdiction,
         rule=STATUTE,
-        book_url=decision.book_url,
     )

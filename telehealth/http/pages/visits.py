@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -15,10 +13,11 @@ from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.http.context import db, now, path_id, require_actor, settings_of
 from telehealth.http.pages_measures import measures_panel_context
-from telehealth.timefmt import format_local
+from telehealth.timefmt import format_day, format_local, format_spoken
 from telehealth.visits import notes, orders, summary
 from telehealth.visits.access import get_visit_for
 from telehealth.visits.models import Modality, Visit
+from telehealth.visits.orders import record_flags
 
 routes = web.RouteTableDef()
 
@@ -30,7 +29,7 @@ async def record_panel_context(session: AsyncSession, actor: Actor, visit: Visit
     """
     patient = await session.get(User, visit.patient_id)
     profile = await session.get(PatientProfile, visit.patient_id)
-    writable = notes.can_write_notes(actor, visit)
+    flags = record_flags(actor, visit)
     viewer = await session.get(PrescriberProfile, actor.user_id)
     zone = viewer.timezone if viewer else None
     return {
@@ -45,9 +44,9 @@ async def record_panel_context(session: AsyncSession, actor: Actor, visit: Visit
             "location_state": visit.location_state,
             "modality": visit.modality.value,
             "status": visit.status.value,
-            "can_write": writable,
-            "can_sign": writable,
-            "can_order": writable,
+            "can_write": flags.can_write,
+            "can_sign": flags.can_sign,
+            "can_order": flags.can_order,
             "routes": list(orders.ROUTES),
         },
     }
@@ -100,33 +99,15 @@ async def summary_page(request: web.Request) -> web.StreamResponse:
     found = await summary.read_summary(
         db(request), actor=actor, visit_id=path_id(request), now=now(request)
     )
-    zone = _zone(found.timezone)
     upcoming = found.next_visit
     return aiohttp_jinja2.render_template(
         "visit_summary.html",
         request,
         {
             "summary": found,
-            "visit_day": _day(found.start, zone),
-            "next_when": _spoken(upcoming.start, zone) if upcoming else "",
+            "visit_day": format_day(found.start, found.timezone),
+            "next_when": format_spoken(upcoming.start, found.timezone) if upcoming else "",
             "practice_phone": settings_of(request).practice_phone,
             "back_url": f"/visit/{found.visit_id}" if actor.visit_scope else "/",
         },
     )
-
-
-def _day(when: datetime, zone: ZoneInfo) -> str:
-    return f"{when.astimezone(zone):%A %-d %B %Y}"
-
-
-def _spoken(when: datetime, zone: ZoneInfo) -> str:
-    """A date and time as people say it, in their zone, named by its abbreviation."""
-    local = when.astimezone(zone)
-    return f"{_day(when, zone)} at {local:%-I:%M %p} {local.tzname()}"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
