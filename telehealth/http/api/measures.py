@@ -69,16 +69,16 @@ def published(instrument: Instrument) -> PublishedInstrument:
     )
 
 
-def questionnaire_fields(view: QuestionnaireView) -> dict[str, object]:
-    return {
-        "instrument": view.instrument.id,
-        "name": view.instrument.name,
-        "status": view.status,
-        "answers": view.answers,
-        "score": view.score,
-        "severity": view.severity,
-        "submitted_at": view.submitted_at,
-    }
+def questionnaire_entry(view: QuestionnaireView) -> QuestionnaireEntry:
+    return QuestionnaireEntry(
+        instrument=view.instrument.id,
+        name=view.instrument.name,
+        status=view.status,
+        answers=view.answers,
+        score=view.score,
+        severity=view.severity,
+        submitted_at=view.submitted_at,
+    )
 
 
 @routes.get("/api/instruments")
@@ -103,13 +103,7 @@ async def get_questionnaires(request: web.Request) -> web.StreamResponse:
     _visit, views = await questionnaires.list_questionnaires(
         db(request), actor=actor, visit_id=path_id(request), policy=measures_policy(request)
     )
-    return respond(
-        Questionnaires(
-            questionnaires=[
-                QuestionnaireEntry.model_validate(questionnaire_fields(v)) for v in views
-            ]
-        )
-    )
+    return respond(Questionnaires(questionnaires=[questionnaire_entry(v) for v in views]))
 
 
 @routes.put("/api/visits/{id}/questionnaires/{instrument}")
@@ -135,14 +129,12 @@ async def put_questionnaire(request: web.Request) -> web.StreamResponse:
     if result.alert is not None and result.alert.id is not None:
         alert_after_commit(request, result.alert.id)
     return respond(
-        QuestionnaireSaved.model_validate(
-            {
-                **questionnaire_fields(result.view),
-                "safety_alert": result.alert is not None,
-                "crisis_resources": [
-                    CrisisContact(name=r.name, contact=r.contact) for r in result.crisis_resources
-                ],
-            }
+        QuestionnaireSaved(
+            **dict(questionnaire_entry(result.view)),
+            safety_alert=result.alert is not None,
+            crisis_resources=[
+                CrisisContact(name=r.name, contact=r.contact) for r in result.crisis_resources
+            ],
         )
     )
 
