@@ -23,14 +23,6 @@ Instant = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 
-# A moment in a response: ISO 8601 with its offset, written by timefmt.iso (UTC is "+00:00",
-# as the API has always sent it; pydantic on its own would write "Z").
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(iso, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-
 
 class Request(BaseModel):
     """A request body or query: unknown fields are ignored, as the API always has."""

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
-from telehealth.http.models import Reply, Request, Timestamp
+from telehealth.http.models import Instant, Reply, Request
 from telehealth.measures.alerts import NOTE_NEEDED, action_choices
 from telehealth.measures.instruments import packaged_instruments
 from telehealth.measures.models import AlertAction, AlertKind, AlertStatus
@@ -154,7 +154,7 @@ class QuestionnaireEntry(Reply):
     # Null until submitted.
     score: int | None
     severity: str | None
-    submitted_at: Timestamp | None
+    submitted_at: Instant | None
 
 
 class Questionnaires(Reply):
@@ -176,7 +176,7 @@ class MeasureEntry(Reply):
     id: int  # the questionnaire response, for its FHIR export
     instrument: str
     visit_id: int
-    submitted_at: Timestamp
+    submitted_at: Instant
     score: int
     severity: str
 
@@ -191,10 +191,10 @@ class AlertEntry(Reply):
     patient_name: str
     visit_id: int
     kind: AlertKind
-    created_at: Timestamp
+    created_at: Instant
     status: AlertStatus
     escalated: bool
-    acknowledged_at: Timestamp | None
+    acknowledged_at: Instant | None
     action: str | None
 
 
