@@ -18,7 +18,6 @@ from telehealth.auth.throttle import SignInThrottle
 from telehealth.checkpoints import CheckpointWriter
 from telehealth.config import ConfigError, Settings
 from telehealth.db import make_engine, make_sessionmaker, utcnow
-from telehealth.escalator import Escalator
 from telehealth.http import middleware
 from telehealth.http.routes import setup_routes
 from telehealth.keys import (
@@ -31,6 +30,7 @@ from telehealth.keys import (
     SIGNALING,
     THROTTLE,
 )
+from telehealth.measures.escalator import Escalator
 from telehealth.measures.instruments import packaged_instruments
 from telehealth.measures.mailfacts import MeasuresMailFacts
 from telehealth.measures.questionnaires import MeasuresPolicy, check_policy

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from telehealth.auth.throttle import SignInThrottle
     from telehealth.config import Settings
-    from telehealth.escalator import Escalator
     from telehealth.http.sessioncache import SessionCache
+    from telehealth.measures.escalator import Escalator
     from telehealth.notify.mailer import Mailer
     from telehealth.signaling.precall import PrecallRegistry
     from telehealth.signaling.server import Signaling

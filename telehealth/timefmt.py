@@ -53,3 +53,17 @@ def format_spoken(value: datetime, zone_name: str) -> str:
     """A day and time as people say it, the zone named: Tuesday 3 March 2026 at 10:00 AM EST."""
     local = value.astimezone(ZoneInfo(zone_name))
     return f"{format_day(value, zone_name)} at {_clock(local)} {local.tzname()}"
+
+
+def zone_or_utc(name: str | None) -> ZoneInfo:
+    """The named zone, or UTC when there is none or the name is not one."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_date(value: datetime, zone_name: str, *, short: bool = False) -> str:
+    """The date in that zone, as people write it: 3 March 2026 (or 3 Mar 2026)."""
+    local = value.astimezone(ZoneInfo(zone_name))
+    return f"{local.day} {local:%b %Y}" if short else f"{local.day} {local:%B %Y}"

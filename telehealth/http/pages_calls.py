@@ -15,8 +15,8 @@ from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.errors import NotFound
 from telehealth.http.context import db, path_id, require_actor, settings_of
+from telehealth.http.pages.measures import open_alert_rows
 from telehealth.http.pages.visits import record_panel_context
-from telehealth.http.pages_measures import open_alert_rows
 from telehealth.measures.questionnaires import MeasuresPolicy, pending_for_visit
 from telehealth.timefmt import format_long
 from telehealth.usstates import STATE_NAMES, STATES_BY_NAME

@@ -8,16 +8,15 @@ from aiohttp import web
 
 from telehealth.http import (
     api_calls,
-    api_measures,
     api_precall,
     openapi,
     pages_calls,
-    pages_measures,
 )
 from telehealth.http.api import audit as api_audit
 from telehealth.http.api import auth as api_auth
 from telehealth.http.api import bookings as api_bookings
 from telehealth.http.api import joins as api_joins
+from telehealth.http.api import measures as api_measures
 from telehealth.http.api import scheduling as api_scheduling
 from telehealth.http.api import users as api_users
 from telehealth.http.api import visits as api_visits
@@ -25,6 +24,7 @@ from telehealth.http.pages import admin as pages_admin
 from telehealth.http.pages import health as pages_health
 from telehealth.http.pages import home as pages_home
 from telehealth.http.pages import login as pages_login
+from telehealth.http.pages import measures as pages_measures
 from telehealth.http.pages import scheduling as pages_scheduling
 from telehealth.http.pages import visits as pages_visits
 

@@ -33,6 +33,12 @@ from telehealth.notify.models import EmailKind, VisitEmail
 from telehealth.visits.models import Visit
 
 NOTE_MAX = 4000
+NOTE_NEEDED = "Write a short note of what you did (for example, who you spoke to and the plan)."
+
+
+def action_choices() -> str:
+    """What to send for an acknowledgement's action, said as a choice."""
+    return f"Choose what was done: one of {', '.join(a.value for a in AlertAction)}."
 
 
 def _audit(
@@ -90,7 +96,7 @@ class AlertView:
 
 
 async def list_alerts(
-    session: AsyncSession, *, actor: Actor, status: str | None
+    session: AsyncSession, *, actor: Actor, status: AlertStatus | None
 ) -> list[AlertView]:
     """Open (or all) alerts: a prescriber's own patients', or every one for an administrator.
     Listing them shows them: each is audited as shown to this user."""
@@ -100,13 +106,7 @@ async def list_alerts(
         User, col(User.id) == col(SafetyAlert.patient_id)
     )
     if status is not None:
-        try:
-            wanted = AlertStatus(status)
-        except ValueError:
-            raise InvalidInput(
-                "status must be open or acknowledged (or left out for both).", field="status"
-            ) from None
-        query = query.where(col(SafetyAlert.status) == wanted)
+        query = query.where(col(SafetyAlert.status) == status)
     if actor.role is Role.prescriber:
         query = query.where(col(SafetyAlert.prescriber_id) == actor.user_id)
     rows = (await session.execute(query.order_by(col(SafetyAlert.created_at).desc()))).all()
@@ -177,24 +177,16 @@ async def acknowledge(
     *,
     actor: Actor,
     alert_id: int,
-    action: object,
-    note: object,
+    action: AlertAction,
+    note: str,
     now: datetime,
 ) -> SafetyAlert:
     """Close the alert with what was done about it and a note (the patient's prescriber or an
     administrator)."""
     alert = await get_alert_for(session, actor, alert_id, for_update=True)
-    try:
-        chosen = AlertAction(str(action))
-    except ValueError:
-        choices = ", ".join(a.value for a in AlertAction)
-        raise InvalidInput(f"Choose what was done: one of {choices}.", field="action") from None
-    text = note.strip() if isinstance(note, str) else ""
+    text = note.strip()
     if not text:
-        raise InvalidInput(
-            "Write a short note of what you did (for example, who you spoke to and the plan).",
-            field="note",
-        )
+        raise InvalidInput(NOTE_NEEDED, field="note")
     if len(text) > NOTE_MAX:
         raise InvalidInput(f"Keep the note under {NOTE_MAX} characters.", field="note")
     if alert.status is AlertStatus.acknowledged:
@@ -202,9 +194,9 @@ async def acknowledge(
     alert.status = AlertStatus.acknowledged
     alert.acknowledged_at = now
     alert.acknowledged_by_id = actor.user_id
-    alert.action = chosen.value
+    alert.action = action.value
     alert.note = text
-    _audit(session, alert, Action.update, "acknowledged", taken=chosen.value)
+    _audit(session, alert, Action.update, "acknowledged", taken=action.value)
     return alert
 
 

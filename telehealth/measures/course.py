@@ -1,9 +1,11 @@
-"""Domain: a patient's measures over time, and what they say (response, remission).
+"""Domain: a patient's measures over time, and what they say (response, remission), in words.
 
 Who may read them: the patient themself (a full session) and a prescriber who treats them,
 as for the medication list (`visits.medlist.ensure_chart_access`); anyone else gets NotFound.
 The course puts every submitted score on one time line with the medication list's history
 (started, dose changed, stopped), which is what a prescriber weighs at a follow-up.
+`read_course` puts one instrument's course in words: the changes and readings for the
+prescriber, and a plain paragraph for the patient; pages only place them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from telehealth.audit import Action
 from telehealth.auth.policy import Actor
 from telehealth.measures.instruments import Instrument, InstrumentSet, packaged_instruments
 from telehealth.measures.models import QuestionnaireResponse, ResponseStatus
+from telehealth.timefmt import format_date
 from telehealth.visits.medlist import EventKind, ensure_chart_access
 from telehealth.visits.models import MedicationEvent, PatientMedication
 
@@ -101,6 +104,21 @@ class MedicationMark:
     name: str
     dose: str | None
     frequency: str | None
+
+
+MARK_WORDS = {
+    EventKind.started: "Started",
+    EventKind.dose_changed: "Dose changed",
+    EventKind.stopped: "Stopped",
+}
+
+
+def mark_words(mark: MedicationMark) -> str:
+    """A medication change in words: "Started: sertraline 50 mg tablet 50 mg once daily"."""
+    dose = " ".join(x for x in (mark.dose, mark.frequency) if x)
+    words = MARK_WORDS.get(mark.kind, mark.kind)
+    shown = dose and mark.kind != EventKind.stopped
+    return f"{words}: {mark.name}" + (f" {dose}" if shown else "")
 
 
 @dataclass(frozen=True)
@@ -215,3 +233,68 @@ async def patient_course(
         detail={"view": "course", "count": sum(len(c.measures) for c in courses)},
     )
     return Course(patient_id, courses, marks)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One instrument's course in words, days written in the reader's time zone."""
+
+    since_baseline: str  # for the prescriber: "14 points lower (44%) than the first measure"
+    since_previous: str  # for the prescriber: against the last visit's score
+    flags: tuple[str, ...]  # the readings that hold: response, remission
+    plain: str  # for the patient: their latest score and its change, in plain words
+
+
+def change_words(change: Change | None, *, since: str) -> str:
+    if change is None:
+        return ""
+    if change.points == 0:
+        return f"no change since {since}"
+    direction = "lower" if change.points < 0 else "higher"
+    pct = f" ({abs(change.percent):.0f}%)" if change.percent is not None else ""
+    return f"{abs(change.points)} points {direction}{pct} than {since}"
+
+
+def read_course(c: InstrumentCourse, zone_name: str) -> Reading:
+    previous = c.previous
+    flags = []
+    if c.responded:
+        flags.append(f"Response: at least {c.response_fall:.0%} below baseline")
+    if c.remitted:
+        flags.append(f"Remission: under {c.instrument.remission_below}")
+    return Reading(
+        since_baseline=change_words(c.since_baseline, since="the first measure"),
+        since_previous=(
+            change_words(c.since_previous, since=f"the last visit ({previous.score})")
+            if previous
+            else ""
+        ),
+        flags=tuple(flags),
+        plain=plain_words(c, zone_name),
+    )
+
+
+def plain_words(c: InstrumentCourse, zone_name: str) -> str:
+    """The patient's reading of their own course, in plain words."""
+    latest = c.latest
+    text = (
+        f"Your {c.instrument.name} ({c.instrument.topic}) score was {latest.score} out of "
+        f"{c.instrument.max_score} on {format_date(latest.submitted_at, zone_name)}, in the "
+        f"range of {c.band_label}."
+    )
+    change = c.since_baseline
+    if change is None:
+        return text
+    first = c.baseline
+    first_day = format_date(first.submitted_at, zone_name)
+    if change.points < 0:
+        return text + (
+            f" That is {abs(change.points)} points lower than your first score "
+            f"({first.score} on {first_day}): lower means fewer symptoms."
+        )
+    if change.points > 0:
+        return text + (
+            f" That is {change.points} points higher than your first score "
+            f"({first.score} on {first_day}). Talk it over with your prescriber."
+        )
+    return text + f" It is the same as your first score on {first_day}."

@@ -160,6 +160,12 @@ class InstrumentSet:
     def get(self, instrument_id: str) -> Instrument | None:
         return self.instruments.get(instrument_id)
 
+    @property
+    def answer_bounds(self) -> tuple[int, int]:
+        """The lowest and highest answer value of any instrument."""
+        values = [o.value for i in self.instruments.values() for o in i.options]
+        return min(values), max(values)
+
     def require(self, instrument_id: str) -> Instrument:
         instrument = self.instruments.get(instrument_id)
         if instrument is None:

@@ -86,3 +86,8 @@ class SafetyAlert(SQLModel, table=True):
     # An AlertAction value once acknowledged.
     action: str | None = Field(default=None, max_length=30)
     note: str | None = Field(default=None, sa_column=Column(Text))
+
+    @property
+    def escalated(self) -> bool:
+        """Sent on to every administrator because nobody acknowledged it in time."""
+        return self.escalated_at is not None

@@ -23,7 +23,7 @@ from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.db import is_row_id
-from telehealth.errors import Conflict, InvalidInput, NotFound
+from telehealth.errors import Conflict, NotFound
 from telehealth.measures import alerts
 from telehealth.measures.instruments import (
     CrisisResource,
@@ -86,6 +86,24 @@ class QuestionnaireView:
     @property
     def answers(self) -> dict[str, int]:
         return dict(self.response.answers) if self.response else {}
+
+    @property
+    def submitted(self) -> QuestionnaireResponse | None:
+        """The response once submitted: its score and severity mean something only then."""
+        response = self.response
+        return response if response is not None and response.submitted_at is not None else None
+
+    @property
+    def score(self) -> int | None:
+        return self.submitted.score if self.submitted else None
+
+    @property
+    def severity(self) -> str | None:
+        return self.submitted.severity if self.submitted else None
+
+    @property
+    def submitted_at(self) -> datetime | None:
+        return self.response.submitted_at if self.response else None
 
 
 @dataclass(frozen=True)
@@ -191,18 +209,14 @@ async def pending_for_visit(
     ]
 
 
-def _merge(existing: Mapping[str, Any], changes: Any) -> dict[str, Any]:
-    """The draft with `changes` applied; a null answer clears that question."""
-    if not isinstance(changes, Mapping):
-        raise InvalidInput(
-            "Send answers as an object of question number to answer value.", field="answers"
-        )
+def _merge(existing: Mapping[str, Any], changes: Mapping[str, int | None]) -> dict[str, Any]:
+    """The draft with `changes` applied; a None answer clears that question."""
     merged = dict(existing)
     for key, value in changes.items():
         if value is None:
-            merged.pop(str(key), None)
+            merged.pop(key, None)
         else:
-            merged[str(key)] = value
+            merged[key] = value
     return merged
 
 
@@ -212,7 +226,7 @@ async def save_answers(
     actor: Actor,
     visit_id: int,
     instrument_id: str,
-    answers: Any,
+    answers: Mapping[str, int | None],
     submit: bool,
     policy: MeasuresPolicy,
     now: datetime,
@@ -220,7 +234,9 @@ async def save_answers(
 ) -> SaveResult:
     """Save the patient's answers so far, and with `submit` score and freeze them.
 
-    A submission whose scoring raises a safety alert opens it here, in this transaction.
+    `answers` are the changes since the last save: item id to answer value, None to clear
+    it; the instrument checks the items and values. A submission whose scoring raises a
+    safety alert opens it here, in this transaction.
     """
     instruments = instruments or packaged_instruments()
     # The visit row lock serialises two tabs saving at once (one row per instrument).
@@ -228,9 +244,9 @@ async def save_answers(
     assert visit.id is not None
     responses = await _responses(session, visit.id)
     views = {v.instrument.id: v for v in _views(visit, policy, instruments, responses)}
-    view = views.get(str(instrument_id))
+    view = views.get(instrument_id)
     if view is None:
-        instruments.require(str(instrument_id))  # an unknown id says which ones exist
+        instruments.require(instrument_id)  # an unknown id says which ones exist
         raise NotFound("This visit does not ask for that questionnaire.")
     instrument = view.instrument
     row = view.response

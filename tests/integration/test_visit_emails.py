@@ -329,7 +329,7 @@ async def test_the_reminder_links_to_the_questionnaires_until_they_are_answered(
 async def test_the_escalation_email_carries_an_alert_number_and_a_link_only(
     client, clock, cast: Cast, sessionmaker, settings, smtp
 ):
-    from telehealth.escalator import Escalator
+    from telehealth.measures.escalator import Escalator
 
     inbox, smtp_url = smtp
     await make_user(sessionmaker, "admin", "avery", email="avery@example.org")

@@ -12,7 +12,7 @@ from telehealth.auth import accounts
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role
 from telehealth.auth.policy import Actor, ensure_role
 from telehealth.http.context import db, require_actor
-from telehealth.http.pages_measures import open_alert_rows, patient_measures_context
+from telehealth.http.pages.measures import open_alert_rows, patient_measures_context
 from telehealth.timefmt import format_local
 from telehealth.visits.notes import notes_to_sign, signed_summaries
 

@@ -12,7 +12,7 @@ from telehealth.audit import Action, record_visit
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor, ensure_full_session, ensure_role
 from telehealth.http.context import db, now, path_id, require_actor, settings_of
-from telehealth.http.pages_measures import measures_panel_context
+from telehealth.http.pages.measures import measures_panel_context
 from telehealth.timefmt import format_day, format_local, format_spoken
 from telehealth.visits import notes, orders, summary
 from telehealth.visits.access import get_visit_for

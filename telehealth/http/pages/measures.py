@@ -3,9 +3,7 @@ patient), and the safety alerts page (prescriber and administrator)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -14,110 +12,50 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth.auth.models import PatientProfile, PrescriberProfile, Role, User
 from telehealth.auth.policy import Actor
 from telehealth.errors import NotFound
-from telehealth.http.charts import mark_text, trend_svg
 from telehealth.http.context import db, now, path_id, require_actor, settings_of
+from telehealth.http.pages.charts import trend_svg
 from telehealth.measures import alerts, course, questionnaires
-from telehealth.measures.course import Course, InstrumentCourse
+from telehealth.measures.course import Course, InstrumentCourse, mark_words, read_course
 from telehealth.measures.instruments import packaged_instruments
+from telehealth.measures.models import AlertStatus
 from telehealth.measures.questionnaires import MeasuresPolicy
+from telehealth.timefmt import format_date, format_time, zone_or_utc
 from telehealth.visits.medlist import can_see_patient_chart
 
 routes = web.RouteTableDef()
 
 
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _day(when: datetime, zone: ZoneInfo) -> str:
-    return f"{when.astimezone(zone):%-d %B %Y}"
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{abs(value):.0f}%"
-
-
-def _change_words(change: Any, *, since: str) -> str:
-    if change is None:
-        return ""
-    if change.points == 0:
-        return f"no change since {since}"
-    direction = "lower" if change.points < 0 else "higher"
-    pct = f" ({_pct(change.percent)})" if change.percent is not None else ""
-    return f"{abs(change.points)} points {direction}{pct} than {since}"
-
-
-def instrument_summary(c: InstrumentCourse, zone: ZoneInfo) -> dict[str, Any]:
-    """The prescriber's reading of one instrument's course."""
-    latest, baseline, previous = c.latest, c.baseline, c.previous
-    flags = []
-    if c.responded:
-        flags.append("Response: at least 50% below baseline")
-    if c.remitted:
-        flags.append(f"Remission: under {c.instrument.remission_below}")
+def instrument_summary(c: InstrumentCourse, zone_name: str) -> dict[str, Any]:
+    """The prescriber's reading of one instrument's course (and the patient's plain words)."""
+    reading = read_course(c, zone_name)
     return {
         "id": c.instrument.id,
         "name": c.instrument.name,
         "topic": c.instrument.topic,
-        "latest": latest.score,
+        "latest": c.latest.score,
         "max": c.instrument.max_score,
         "band": c.band_label,
-        "severity": latest.severity,
-        "latest_day": _day(latest.submitted_at, zone),
-        "baseline": baseline.score,
-        "baseline_day": _day(baseline.submitted_at, zone),
-        "since_baseline": _change_words(c.since_baseline, since="the first measure"),
-        "since_previous": (
-            _change_words(c.since_previous, since=f"the last visit ({previous.score})")
-            if previous
-            else ""
-        ),
+        "severity": c.latest.severity,
+        "latest_day": format_date(c.latest.submitted_at, zone_name),
+        "baseline": c.baseline.score,
+        "baseline_day": format_date(c.baseline.submitted_at, zone_name),
+        "since_baseline": reading.since_baseline,
+        "since_previous": reading.since_previous,
         "count": len(c.measures),
-        "flags": flags,
-        "plain": _plain_words(c, zone),
+        "flags": list(reading.flags),
+        "plain": reading.plain,
     }
 
 
-def _plain_words(c: InstrumentCourse, zone: ZoneInfo) -> str:
-    """The patient's reading of their own course, in plain words."""
-    latest = c.latest
-    text = (
-        f"Your {c.instrument.name} ({c.instrument.topic}) score was {latest.score} out of "
-        f"{c.instrument.max_score} on {_day(latest.submitted_at, zone)}, in the range of "
-        f"{c.band_label}."
-    )
-    change = c.since_baseline
-    if change is not None:
-        first = c.baseline
-        if change.points < 0:
-            text += (
-                f" That is {abs(change.points)} points lower than your first score "
-                f"({first.score} on {_day(first.submitted_at, zone)}): lower means fewer "
-                "symptoms."
-            )
-        elif change.points > 0:
-            text += (
-                f" That is {change.points} points higher than your first score "
-                f"({first.score} on {_day(first.submitted_at, zone)}). Talk it over with your "
-                "prescriber."
-            )
-        else:
-            text += f" It is the same as your first score on {_day(first.submitted_at, zone)}."
-    return text
-
-
 def course_context(result: Course, zone_name: str | None, *, chart_id: str) -> dict[str, Any]:
-    zone = _zone(zone_name)
+    zone = zone_or_utc(zone_name).key
     rows: list[dict[str, Any]] = []
     for c in result.instruments:
         for m in c.measures:
             rows.append(
                 {
                     "at": m.submitted_at,
-                    "day": _day(m.submitted_at, zone),
+                    "day": format_date(m.submitted_at, zone),
                     "what": c.instrument.name,
                     "value": f"{m.score} ({c.instrument.band(m.score).label})",
                 }
@@ -126,15 +64,15 @@ def course_context(result: Course, zone_name: str | None, *, chart_id: str) -> d
         rows.append(
             {
                 "at": mark.at,
-                "day": _day(mark.at, zone),
+                "day": format_date(mark.at, zone),
                 "what": "Medication",
-                "value": mark_text(mark),
+                "value": mark_words(mark),
             }
         )
     rows.sort(key=lambda r: r["at"].timestamp())
     return {
         "instruments": [instrument_summary(c, zone) for c in result.instruments],
-        "chart": trend_svg(result, zone.key, chart_id=chart_id),
+        "chart": trend_svg(result, zone, chart_id=chart_id),
         "rows": rows,
         "empty": result.empty,
     }
@@ -155,10 +93,10 @@ async def measures_panel_context(
     ]
     for alert in open_alerts:
         alerts.mark_shown(session, alert, where="visit_record")
-    zone = _zone(zone_name)
+    zone = zone_or_utc(zone_name).key
     context: dict[str, Any] = {
         "alerts": [
-            {"id": a.id, "created": _day(a.created_at, zone), "visit_id": a.visit_id}
+            {"id": a.id, "created": format_date(a.created_at, zone), "visit_id": a.visit_id}
             for a in open_alerts
         ],
         "course": None,
@@ -199,7 +137,9 @@ async def questionnaires_page(request: web.Request) -> web.StreamResponse:
         {
             "visit": visit,
             "prescriber_name": prescriber.full_name if prescriber else "",
-            "when": _day(visit.start, _zone(profile.timezone if profile else None)),
+            "when": format_date(
+                visit.start, zone_or_utc(profile.timezone if profile else None).key
+            ),
             "views": views,
             "crisis": instruments.crisis_resources,
             "next_url": next_url,
@@ -219,7 +159,7 @@ async def alerts_page(request: web.Request) -> web.StreamResponse:
     """Open safety alerts: a prescriber's own patients', every one for an administrator."""
     actor = require_actor(request)
     session = db(request)
-    views = await alerts.list_alerts(session, actor=actor, status="open")
+    views = await alerts.list_alerts(session, actor=actor, status=AlertStatus.open)
     zone = None
     if actor.role is Role.prescriber:
         profile = await session.get(PrescriberProfile, actor.user_id)
@@ -227,19 +167,21 @@ async def alerts_page(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template(
         "alerts.html",
         request,
-        {"alerts": [alert_row(v, _zone(zone)) for v in views], "timezone": zone},
+        {"alerts": [alert_row(v, zone) for v in views], "timezone": zone},
     )
 
 
-def alert_row(view: alerts.AlertView, zone: ZoneInfo) -> dict[str, Any]:
+def alert_row(view: alerts.AlertView, zone_name: str | None) -> dict[str, Any]:
     a = view.alert
+    zone = zone_or_utc(zone_name).key
+    created = format_time(a.created_at, zone, with_zone=False)
     return {
         "id": a.id,
         "patient_name": view.patient_name,
         "patient_id": a.patient_id,
         "visit_id": a.visit_id,
-        "created": f"{a.created_at.astimezone(zone):%-d %B %Y, %-I:%M %p} ({zone.key})",
-        "escalated": a.escalated_at is not None,
+        "created": f"{format_date(a.created_at, zone)}, {created} ({zone})",
+        "escalated": a.escalated,
     }
 
 
@@ -247,9 +189,8 @@ async def open_alert_rows(
     session: AsyncSession, actor: Actor, zone_name: str | None
 ) -> list[dict[str, Any]]:
     """For a dashboard: the open alerts this prescriber or administrator must see."""
-    views = await alerts.list_alerts(session, actor=actor, status="open")
-    zone = _zone(zone_name)
-    return [alert_row(v, zone) for v in views]
+    views = await alerts.list_alerts(session, actor=actor, status=AlertStatus.open)
+    return [alert_row(v, zone_name) for v in views]
 
 
 async def patient_measures_context(request: web.Request, actor: Actor) -> dict[str, Any]:
@@ -266,7 +207,7 @@ async def patient_measures_context(request: web.Request, actor: Actor) -> dict[s
             to_answer.append(
                 {
                     "url": f"/visits/{visit.id}/questionnaires",
-                    "when": _day(visit.start, _zone(zone_name)),
+                    "when": format_date(visit.start, zone_or_utc(zone_name).key),
                     "names": " and ".join(i.name for i in pending),
                 }
             )

@@ -1,4 +1,4 @@
-"""Escalation of safety alerts nobody acknowledged in time (`telehealth.measures.alerts`).
+"""Domain: escalation of safety alerts nobody acknowledged in time (`measures.alerts`).
 
 One task per server process wakes every few seconds, escalates what is due in one
 transaction (a conditional update per alert, so with several processes exactly one takes

@@ -9,11 +9,11 @@ page shows the same data as a table for screen readers. No script: the page's CS
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from telehealth.measures.course import Course, MedicationMark
+from telehealth.measures.course import Course, mark_words
+from telehealth.timefmt import format_date
 
 WIDTH, HEIGHT = 640, 300
 LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 64
@@ -23,17 +23,6 @@ STYLES = [
     ("#8a3ab9", "6 4", "square"),
     ("#1f7a3a", "2 3", "diamond"),
 ]
-MARK_WORDS = {"started": "Started", "dose_changed": "Dose changed", "stopped": "Stopped"}
-
-
-def mark_text(mark: MedicationMark) -> str:
-    dose = " ".join(x for x in (mark.dose, mark.frequency) if x)
-    words = MARK_WORDS.get(mark.kind, mark.kind)
-    return f"{words}: {mark.name}" + (f" {dose}" if dose and mark.kind != "stopped" else "")
-
-
-def _day(when: datetime, zone: ZoneInfo) -> str:
-    return f"{when.astimezone(zone):%-d %b %Y}"
 
 
 def _marker(shape: str, x: float, y: float, colour: str) -> str:
@@ -52,7 +41,6 @@ def trend_svg(course: Course, zone_name: str, *, chart_id: str = "trend") -> Mar
     `zone_name`. Empty markup when there is nothing to draw."""
     if course.empty:
         return Markup("")
-    zone = ZoneInfo(zone_name)
     times = [m.submitted_at for c in course.instruments for m in c.measures]
     times += [m.at for m in course.medication_marks]
     first, last = min(times), max(times)
@@ -68,16 +56,19 @@ def trend_svg(course: Course, zone_name: str, *, chart_id: str = "trend") -> Mar
     def y_of(score: int) -> float:
         return TOP + plot_h - score / top_score * plot_h
 
+    def day(when: datetime) -> str:
+        return format_date(when, zone_name, short=True)
+
     names = " and ".join(c.instrument.name for c in course.instruments)
     title = f"{names} scores over time"
     desc_parts = []
     for c in course.instruments:
         desc_parts.append(
             f"{c.instrument.name}: "
-            + ", ".join(f"{m.score} on {_day(m.submitted_at, zone)}" for m in c.measures)
+            + ", ".join(f"{m.score} on {day(m.submitted_at)}" for m in c.measures)
         )
     for mark in course.medication_marks:
-        desc_parts.append(f"{mark_text(mark)} on {_day(mark.at, zone)}")
+        desc_parts.append(f"{mark_words(mark)} on {day(mark.at)}")
     desc = ". ".join(desc_parts) + ". The same data is in the table below the chart."
     parts = [
         f'<svg class="trend-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -98,9 +89,9 @@ def trend_svg(course: Course, zone_name: str, *, chart_id: str = "trend") -> Mar
     base_y = TOP + plot_h
     parts.append(
         f'<text x="{LEFT}" y="{base_y + 16}" font-size="11" fill="#5b6577">'
-        f"{escape(_day(first, zone))}</text>"
+        f"{escape(day(first))}</text>"
         f'<text x="{WIDTH - RIGHT}" y="{base_y + 16}" font-size="11" fill="#5b6577" '
-        f'text-anchor="end">{escape(_day(last, zone))}</text>'
+        f'text-anchor="end">{escape(day(last))}</text>'
     )
     # Medication changes: dashed marks with a short label.
     for i, mark in enumerate(course.medication_marks):
@@ -113,7 +104,7 @@ def trend_svg(course: Course, zone_name: str, *, chart_id: str = "trend") -> Mar
             f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{base_y}" stroke="#8a5a00" '
             f'stroke-width="1.5" stroke-dasharray="4 3"/>'
             f'<text x="{label_x:.1f}" y="{TOP + 12 + (i % 3) * 13}" font-size="11" '
-            f'text-anchor="{anchor}" fill="#8a5a00">{escape(mark_text(mark))}</text></g>'
+            f'text-anchor="{anchor}" fill="#8a5a00">{escape(mark_words(mark))}</text></g>'
         )
     # One line per instrument.
     for idx, c in enumerate(course.instruments):
