@@ -55,8 +55,11 @@ async def test_no_generated_request_gets_a_server_error(
         "--seed",
         os.environ.get("TELEHEALTH_FUZZ_SEED", "1"),
         "--no-shrink",
+        # One worker: with two threads, CPython 3.11's AST constructor can fail with
+        # "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905)
+        # inside hypothesis, failing the run though the server answered every request.
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "20",
         # Signing out would leave the rest of the run anonymous (that role is run too).
