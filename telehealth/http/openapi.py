@@ -10,10 +10,10 @@ import re
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from telehealth.http.models import Error
-from telehealth.http.schema import ApiSpec, spec_of
+from telehealth.http.models import Error, Reply
+from telehealth.http.schema import ApiSpec, api, spec_of
 
 routes = web.RouteTableDef()
 
@@ -200,7 +200,19 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     }
 
 
+class OpenApiDocument(Reply):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
 @routes.get("/api/openapi.json")
+@api(responses={200: ("This document", OpenApiDocument)}, public=True)
 async def openapi(request: web.Request) -> web.StreamResponse:
     """The OpenAPI 3.1 description of this API."""
     return web.json_response(build_openapi(request.app))
