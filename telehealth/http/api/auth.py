@@ -17,7 +17,6 @@ from telehealth.http.middleware import set_session_cookie
 from telehealth.http.models.auth import Me, SignedIn, SignIn, UserRef
 from telehealth.http.schema import api, parse_body, respond
 from telehealth.keys import SESSION_COOKIE, THROTTLE
-from telehealth.signaling.server import sessions_ended_after_commit
 from telehealth.uow import commit_so_far
 
 routes = web.RouteTableDef()
@@ -134,7 +133,6 @@ async def delete_session(request: web.Request) -> web.StreamResponse:
     require_actor(request)
     token = request.cookies[SESSION_COOKIE]
     await sessions.end_session(db(request), token=token, now=now(request))
-    sessions_ended_after_commit(request, token=token)
     response = web.Response(status=204)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

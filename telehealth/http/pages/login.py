@@ -14,7 +14,6 @@ from telehealth.http.api.auth import STATUS_BY_REFUSAL, LoginRefused, sign_in
 from telehealth.http.context import actor_or_none, db, form_body, now, see_other, settings_of
 from telehealth.http.middleware import set_session_cookie
 from telehealth.keys import SESSION_COOKIE
-from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
 
@@ -102,7 +101,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await sessions.end_session(db(request), token=token, now=now(request))
-        sessions_ended_after_commit(request, token=token)
     response = see_other("/login?signed_out=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
