@@ -1,5 +1,5 @@
-"""Realtime layer: the authenticated connections of a signaling server: who each one is
-(from its handshake's cookie and address), and checking them again when their session or
+"""Realtime layer: the authenticated connections of a signaling server: the handshake (its
+cookie, origin and address say who it is), and checking them again when their session or
 their visit may have ended: before relaying, every few seconds (`rooms.RECHECK_INTERVAL`),
 and at once when a committed change touched them (`Rechecks.now`, from `notices`).
 """
@@ -13,11 +13,14 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import socketio
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.addresses import client_address
 from telehealth.auth import sessions as auth_sessions
 from telehealth.auth.models import Role
+from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.errors import DomainError, NotFound, Unauthenticated
 from telehealth.keys import SESSION_CACHE, SESSION_COOKIE
@@ -63,12 +66,71 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def origin_allowed(settings: Settings, origin: str | None, environ: dict[str, Any]) -> bool:
+    """Whether a handshake from a browser at `origin` is accepted: the public URL's origin
+    and the request's own (the cookie decides who it is)."""
+    if origin is None:
+        return True  # not a browser; the cookie still decides
+    allowed = set()
+    if settings.public_url:
+        allowed.add(origin_of(settings.public_url))
+    request = environ.get("aiohttp.request")
+    if request is not None:
+        allowed.add(f"{request.scheme}://{request.host}")
+    return origin in allowed
+
+
 def request_address(request: web.Request | None, settings: Settings) -> str | None:
     """The handshake's client address, by the same rule as an HTTP request's."""
     if request is None:
         return None
     forwarded = request.headers.get("X-Forwarded-For", "")
     return client_address(request.remote, forwarded, trust_proxy=settings.trust_proxy)
+
+
+async def session_actor(
+    session: AsyncSession, token: str, settings: Settings, now: datetime
+) -> Actor | None:
+    """Who is signed in with `token` (their activity counts: an idle session ends)."""
+    resolved = await auth_sessions.resolve_session(
+        session,
+        scope_check=join_session_still_valid,
+        token=token,
+        now=now,
+        idle=timedelta(minutes=settings.idle_logoff_minutes),
+        max_age=timedelta(hours=settings.session_max_hours),
+    )
+    return resolved.actor
+
+
+async def handshake(signaling: Signaling, sid: str, environ: dict[str, Any]) -> Connection:
+    """Authenticate a new socket by its session cookie, or refuse it with a code the client
+    acts on: `not_signed_in`, `forbidden`, or `unavailable` (try again shortly)."""
+    # Behind a trusted proxy, the client's address rather than the proxy's (audit trail).
+    address = request_address(environ.get("aiohttp.request"), signaling.settings)
+    token = cookie_token(environ)
+    actor = None
+    if token:
+        try:
+            async with signaling.uow(None, sid, address) as session:
+                actor = await session_actor(session, token, signaling.settings, signaling.now())
+        except Exception:
+            # A database that is busy or away must not leave the handshake hanging.
+            log.exception("signaling connect failed", extra={"sid": sid})
+            raise socketio.exceptions.ConnectionRefusedError(
+                "The server is busy. Trying again…", {"code": "unavailable"}
+            ) from None
+    if actor is None or token is None:
+        raise socketio.exceptions.ConnectionRefusedError(
+            "Sign in, or open your visit link again, to connect.", {"code": "not_signed_in"}
+        )
+    if actor.role not in (Role.patient, Role.prescriber, Role.admin):
+        # Administrators connect for their dashboard only (escalated safety alerts); a
+        # call's join checks that the caller is its patient or prescriber.
+        raise socketio.exceptions.ConnectionRefusedError(
+            "Only a visit's patient and prescriber connect to calls.", {"code": "forbidden"}
+        )
+    return Connection(token, actor.user_id, actor.role, address)
 
 
 class Rechecks:

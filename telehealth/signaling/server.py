@@ -18,12 +18,13 @@ documented in docs/signaling.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import socketio
@@ -31,7 +32,6 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth import audit
-from telehealth.auth import sessions as auth_sessions
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
 from telehealth.auth.sessioncache import SessionCache
@@ -44,9 +44,9 @@ from telehealth.signaling.connections import (
     SESSION_ENDED,
     Connection,
     Rechecks,
-    cookie_token,
-    origin_of,
-    request_address,
+    handshake,
+    origin_allowed,
+    session_actor,
 )
 from telehealth.signaling.limits import LocalWriteBudget, RedisWriteBudget, WriteBudget
 from telehealth.signaling.notices import Notices, waiting_wire
@@ -65,7 +65,6 @@ from telehealth.signaling.seats import LocalSeats, RedisSeats, SeatStore
 from telehealth.signaling.transport import TransportServer
 from telehealth.uow import subscribe, unit_of_work
 from telehealth.visits import lifecycle, quality, states
-from telehealth.visits.joinlinks import join_session_still_valid
 from telehealth.visits.models import VisitStatus
 
 log = logging.getLogger("telehealth.signaling")
@@ -108,7 +107,7 @@ class Signaling:
             client_manager=manager,
             # One connection's events run in order: a candidate never overtakes its offer.
             async_handlers=False,
-            cors_allowed_origins=self._origin_allowed,
+            cors_allowed_origins=functools.partial(origin_allowed, settings),
             cors_credentials=True,
             max_http_buffer_size=MAX_PACKET_BYTES,
             http_compression=False,
@@ -147,17 +146,6 @@ class Signaling:
         value: datetime = self.app[CLOCK]()
         return value
 
-    def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
-        if origin is None:
-            return True  # not a browser; the cookie still decides
-        allowed = set()
-        if self.settings.public_url:
-            allowed.add(origin_of(self.settings.public_url))
-        request = environ.get("aiohttp.request")
-        if request is not None:
-            allowed.add(f"{request.scheme}://{request.host}")
-        return origin in allowed
-
     @asynccontextmanager
     async def uow(
         self, conn: Connection | None, sid: str, address: str | None = None
@@ -172,19 +160,8 @@ class Signaling:
         async with unit_of_work(sessionmaker, context) as session:
             yield session
 
-    async def _actor(self, session: AsyncSession, token: str) -> Actor | None:
-        resolved = await auth_sessions.resolve_session(
-            session,
-            scope_check=join_session_still_valid,
-            token=token,
-            now=self.now(),
-            idle=timedelta(minutes=self.settings.idle_logoff_minutes),
-            max_age=timedelta(hours=self.settings.session_max_hours),
-        )
-        return resolved.actor
-
     async def _require_actor(self, session: AsyncSession, conn: Connection) -> Actor:
-        actor = await self._actor(session, conn.token)
+        actor = await session_actor(session, conn.token, self.settings, self.now())
         if actor is None:
             raise Unauthenticated(SESSION_ENDED)
         return actor
@@ -238,33 +215,9 @@ class Signaling:
     # -- connection ----------------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        # Behind a trusted proxy, the client's address rather than the proxy's (audit trail).
-        address = request_address(environ.get("aiohttp.request"), self.settings)
-        token = cookie_token(environ)
-        actor = None
-        if token:
-            try:
-                async with self.uow(None, sid, address) as session:
-                    actor = await self._actor(session, token)
-            except Exception:
-                # A database that is busy or away must not leave the handshake hanging:
-                # refuse with a code the client treats as "try again shortly".
-                log.exception("signaling connect failed", extra={"sid": sid})
-                raise socketio.exceptions.ConnectionRefusedError(
-                    "The server is busy. Trying again…", {"code": "unavailable"}
-                ) from None
-        if actor is None or token is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                "Sign in, or open your visit link again, to connect.", {"code": "not_signed_in"}
-            )
-        if actor.role not in (Role.patient, Role.prescriber, Role.admin):
-            # Administrators connect for their dashboard only (escalated safety alerts); a
-            # call's join checks that the caller is its patient or prescriber.
-            raise socketio.exceptions.ConnectionRefusedError(
-                "Only a visit's patient and prescriber connect to calls.", {"code": "forbidden"}
-            )
-        self.connections[sid] = Connection(token, actor.user_id, actor.role, address)
-        log.info("signaling connected", extra={"sid": sid, "user_id": actor.user_id})
+        conn = await handshake(self, sid, environ)
+        self.connections[sid] = conn
+        log.info("signaling connected", extra={"sid": sid, "user_id": conn.user_id})
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)

@@ -5,7 +5,7 @@ change that rolls back announces nothing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -28,6 +28,19 @@ def patient(cast: Cast) -> Actor:
     return Actor(user_id=cast.alice.id, role=Role.patient, username=cast.alice.username)
 
 
+async def check_in(
+    app, cast: Cast, visit_id: int, now: datetime, then: type[Exception] | None = None
+) -> None:
+    """The patient checks in by the service itself, in a unit of work of the app's own
+    sessionmaker (no handler involved); `then` raised inside it rolls it back."""
+    async with unit_of_work(app[SESSIONMAKER]) as session:
+        await lifecycle.check_in(
+            session, actor=patient(cast), visit_id=visit_id, location_state="NY", now=now
+        )
+        if then is not None:
+            raise then
+
+
 async def dashboard(settings, sessionmaker, cast: Cast, clock) -> VisitsSocket:
     bob = VisitsSocket(
         settings.public_url, await session_token(sessionmaker, cast.bob, now=clock.now)
@@ -43,10 +56,7 @@ async def test_a_check_in_made_outside_any_handler_reaches_the_prescribers_dashb
     visit_id = await make_visit(sessionmaker, cast.alice, cast.bob, clock.now)
     bob = await dashboard(settings, sessionmaker, cast, clock)
     try:
-        async with unit_of_work(app[SESSIONMAKER]) as session:
-            await lifecycle.check_in(
-                session, actor=patient(cast), visit_id=visit_id, location_state="NY", now=clock.now
-            )
+        await check_in(app, cast, visit_id, clock.now)
         (notice,) = await bob.wait_for("waiting_room")
         assert notice["visit_id"] == visit_id
         assert notice["patient_name"] == "Alice Able"
@@ -62,16 +72,9 @@ async def test_a_check_in_that_rolls_back_announces_nothing(
     bob = await dashboard(settings, sessionmaker, cast, clock)
     try:
         with pytest.raises(Undo):
-            async with unit_of_work(app[SESSIONMAKER]) as session:
-                await lifecycle.check_in(
-                    session, actor=patient(cast), visit_id=undone, location_state="NY", now=clock.now
-                )
-                raise Undo
+            await check_in(app, cast, undone, clock.now, then=Undo)
         clock.advance(hours=2)
-        async with unit_of_work(app[SESSIONMAKER]) as session:
-            await lifecycle.check_in(
-                session, actor=patient(cast), visit_id=kept, location_state="NY", now=clock.now
-            )
+        await check_in(app, cast, kept, clock.now)
         # Notices go out in commit order: the later one arriving shows the first never came.
         (notice,) = await bob.wait_for("waiting_room")
         assert notice["visit_id"] == kept
