@@ -7,6 +7,8 @@ signaling/notices); the handlers here only make the change.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from telehealth.auth.turn import IceConfig, ice_config_for
@@ -20,8 +22,12 @@ from telehealth.http.models.calls import (
 )
 from telehealth.http.schema import api, parse_body, respond
 from telehealth.visits import lifecycle
+from telehealth.visits.models import Visit
 
 routes = web.RouteTableDef()
+
+# lifecycle.admit and lifecycle.complete_visit: (session, *, actor, visit_id, now) -> Visit.
+Step = Callable[..., Awaitable[Visit]]
 
 _NOT_JOINABLE = {404: "not_found"}
 
@@ -58,11 +64,7 @@ async def check_in(request: web.Request) -> web.StreamResponse:
 )
 async def admit(request: web.Request) -> web.StreamResponse:
     """The prescriber admits the waiting patient; both call pages get `admitted`."""
-    actor = require_actor(request)
-    visit = await lifecycle.admit(
-        db(request), actor=actor, visit_id=path_id(request), now=now(request)
-    )
-    return respond(CallStatus(status=visit.status.value))
+    return await _prescriber_step(request, lifecycle.admit)
 
 
 @routes.post("/api/visits/{id:\\d+}/complete")
@@ -72,9 +74,13 @@ async def admit(request: web.Request) -> web.StreamResponse:
 )
 async def complete(request: web.Request) -> web.StreamResponse:
     """The prescriber ends the visit (→ finished); both call pages get `visit_ended`."""
-    actor = require_actor(request)
-    visit = await lifecycle.complete_visit(
-        db(request), actor=actor, visit_id=path_id(request), now=now(request)
+    return await _prescriber_step(request, lifecycle.complete_visit)
+
+
+async def _prescriber_step(request: web.Request, step: Step) -> web.Response:
+    """Take the visit one step on (`step` checks that the caller is its prescriber)."""
+    visit = await step(
+        db(request), actor=require_actor(request), visit_id=path_id(request), now=now(request)
     )
     return respond(CallStatus(status=visit.status.value))
 
