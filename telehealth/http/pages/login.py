@@ -10,8 +10,9 @@ from aiohttp import web
 
 from telehealth.auth import sessions
 from telehealth.auth.models import Role
-from telehealth.http.api.auth import STATUS_BY_REFUSAL, LoginRefused, sign_in
+from telehealth.http.api.auth import LoginRefused, sign_in
 from telehealth.http.context import actor_or_none, db, form_body, now, see_other, settings_of
+from telehealth.http.errors import status_for
 from telehealth.http.middleware import set_session_cookie
 from telehealth.keys import SESSION_COOKIE
 
@@ -87,7 +88,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             "login.html",
             request,
             {"error": exc.message, "username": username, "next": form.get("next", "")},
-            status=STATUS_BY_REFUSAL.get(exc.code, 401),
+            status=status_for(exc),
         )
         return response
     target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE[user.role]
