@@ -12,7 +12,7 @@ import pytest
 from telehealth.auth.models import Role
 from telehealth.auth.policy import Actor
 from telehealth.keys import SESSIONMAKER
-from telehealth.scheduling import service as scheduling
+from telehealth.scheduling import booking
 from telehealth.uow import unit_of_work
 from telehealth.visits import lifecycle
 from tests.builders import Cast, VisitsSocket, make_visit, session_token
@@ -101,7 +101,7 @@ async def test_a_visit_cancelled_by_a_service_call_ends_its_call_at_once(
         assert (await bob.call("join", {"visit_id": visit_id}))["ok"] is True
         scheduler = Actor(user_id=cast.sam.id, role=Role.scheduler, username=cast.sam.username)
         async with unit_of_work(app[SESSIONMAKER]) as session:
-            await scheduling.cancel_visit(
+            await booking.cancel_visit(
                 session, actor=scheduler, visit_id=visit_id, reason="Unwell", now=clock.now
             )
         # No signal was relayed, so no relay recheck: the commit itself ended the call.
