@@ -107,7 +107,7 @@ def setup_escalator(app: web.Application) -> None:
     async def notify(alert_ids: list[int]) -> None:
         signaling = app[SIGNALING]
         for alert_id in alert_ids:
-            await signaling.safety_alert(alert_id, escalated=True)
+            await signaling.notices.safety_alert(alert_id, escalated=True)
         if MAILER in app:
             app[MAILER].wake()
 

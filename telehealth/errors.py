@@ -56,3 +56,13 @@ class InvalidTransition(Conflict):
 class RateLimited(DomainError):
     code = "rate_limited"
     message = "Too many attempts. Wait a moment and try again."
+
+
+def error_body(error: DomainError) -> dict[str, Any]:
+    """What a client is told of an error, over HTTP (`{"error": ...}`) and in socket acks:
+    its code, its message, and what else it carries (`field` last, as clients expect it)."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    body.update({k: v for k, v in error.extra.items() if k != "field"})
+    if "field" in error.extra:
+        body["field"] = error.extra["field"]
+    return body

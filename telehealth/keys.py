@@ -17,9 +17,9 @@ from aiohttp import web
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from telehealth.auth.sessioncache import SessionCache
     from telehealth.auth.throttle import SignInThrottle
     from telehealth.config import Settings
-    from telehealth.http.sessioncache import SessionCache
     from telehealth.measures.escalator import Escalator
     from telehealth.notify.mailer import Mailer
     from telehealth.signaling.precall import PrecallRegistry

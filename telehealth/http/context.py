@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth import addresses
 from telehealth.auth.policy import Actor
 from telehealth.config import Settings
 from telehealth.db import MAX_ROW_ID
@@ -131,12 +132,10 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 def client_address(request: web.Request) -> str | None:
     """The caller's address; behind a trusted proxy, the last hop it added."""
-    if request.app[SETTINGS].trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if hops:
-            return hops[-1][:64]
-    return request.remote
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return addresses.client_address(
+        request.remote, forwarded, trust_proxy=request.app[SETTINGS].trust_proxy
+    )
 
 
 def see_other(location: str) -> web.Response:

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
@@ -18,58 +17,23 @@ from aiohttp import web
 
 from telehealth import audit
 from telehealth.audit import Action, Outcome
+from telehealth.auth import sessioncache
 from telehealth.errors import (
-    Conflict,
     DomainError,
     InvalidInput,
-    NotFound,
     PermissionDenied,
-    RateLimited,
     Unauthenticated,
 )
-from telehealth.http import sessioncache
 from telehealth.http.context import actor_or_none, client_address, form_body, now, see_other
-from telehealth.keys import CSRF_COOKIE, SESSION_COOKIE, SESSIONMAKER, SETTINGS
+from telehealth.http.errors import error_response, status_for
+from telehealth.keys import CSRF_COOKIE, SESSION_CACHE, SESSION_COOKIE, SESSIONMAKER, SETTINGS
 from telehealth.uow import unit_of_work
+from telehealth.visits.joinlinks import join_session_still_valid
 
 log = logging.getLogger("telehealth.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
-    (NotFound, 404),
-    (Unauthenticated, 401),
-    (PermissionDenied, 403),
-    (InvalidInput, 422),
-    (RateLimited, 429),
-    (Conflict, 409),
-]
-# Codes whose status differs from their class's.
-STATUS_BY_CODE = {
-    "locked_out": 429,
-    "outside_availability": 422,
-    "not_licensed_in_state": 422,
-    "refills_not_allowed": 422,
-    "precall_busy": 503,
-}
-
-
-def status_for(error: DomainError) -> int:
-    if error.code in STATUS_BY_CODE:
-        return STATUS_BY_CODE[error.code]
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(error, cls):
-            return status
-    return 400
-
-
-def error_body(error: DomainError) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    body.update({k: v for k, v in error.extra.items() if k != "field"})
-    if "field" in error.extra:
-        body["field"] = error.extra["field"]
-    return {"error": body}
 
 
 def _is_api(request: web.Request) -> bool:
@@ -159,16 +123,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
-        status = status_for(exc)
         if _is_api(request):
-            response = web.json_response(error_body(exc), status=status)
-            retry_after = exc.extra.get("retry_after")
-            if isinstance(retry_after, int):
-                response.headers["Retry-After"] = str(retry_after)
-            return response
+            return error_response(exc)
         if isinstance(exc, Unauthenticated):
             raise web.HTTPSeeOther(f"/login?next={request.path}") from None
-        return _error_page(request, status, exc.message)
+        return _error_page(request, status_for(exc), exc.message)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.status != 405 and _is_api(request):
             code = "not_found" if exc.status == 404 else f"http_{exc.status}"
@@ -230,12 +189,13 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
     async with unit_of_work(request.app[SESSIONMAKER], context) as session:
         request["db"] = session
         resolved = await sessioncache.resolve_session(
-            request,
+            request.app.get(SESSION_CACHE),
             session,
             token=request.cookies.get(SESSION_COOKIE),
             now=now(request),
             idle=timedelta(minutes=settings.idle_logoff_minutes),
             max_age=timedelta(hours=settings.session_max_hours),
+            scope_check=join_session_still_valid,
         )
         if resolved.actor is not None:
             request["actor"] = resolved.actor

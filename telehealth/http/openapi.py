@@ -31,31 +31,7 @@ D = {"type": "string", "format": "date"}
 B = {"type": "boolean"}
 
 # (method, path) -> (request body schema or None, {status: (description, schema or None)})
-DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str, Any]]]] = {
-    ("POST", "/api/visits/{id}/check-in"): (
-        _obj("location_state", location_state=S),
-        {200: ("Waiting", _obj("status", status=S))},
-    ),
-    ("GET", "/api/visits/{id}/ice-servers"): (
-        None,
-        {
-            200: (
-                "ICE servers",
-                _obj(
-                    "iceServers",
-                    "iceTransportPolicy",
-                    "expires_at",
-                    iceServers={
-                        "type": "array",
-                        "items": _obj("urls", urls={}, username=S, credential=S),
-                    },
-                    iceTransportPolicy={"type": "string", "enum": ["all", "relay"]},
-                    expires_at=DT,
-                ),
-            )
-        },
-    ),
-}
+DETAILS: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[int, tuple[str, Any]]]] = {}
 
 PUBLIC = {("GET", "/api/openapi.json")}
 

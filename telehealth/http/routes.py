@@ -6,21 +6,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from telehealth.http import (
-    api_calls,
-    api_precall,
-    openapi,
-    pages_calls,
-)
+from telehealth.http import openapi
 from telehealth.http.api import audit as api_audit
 from telehealth.http.api import auth as api_auth
 from telehealth.http.api import bookings as api_bookings
+from telehealth.http.api import calls as api_calls
 from telehealth.http.api import joins as api_joins
 from telehealth.http.api import measures as api_measures
+from telehealth.http.api import precall as api_precall
 from telehealth.http.api import scheduling as api_scheduling
 from telehealth.http.api import users as api_users
 from telehealth.http.api import visits as api_visits
 from telehealth.http.pages import admin as pages_admin
+from telehealth.http.pages import calls as pages_calls
 from telehealth.http.pages import health as pages_health
 from telehealth.http.pages import home as pages_home
 from telehealth.http.pages import login as pages_login

@@ -32,13 +32,10 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaBlackhole, MediaRelay
 
+from telehealth.auth.turn import precall_ice
 from telehealth.config import IceTransportPolicy, Settings
 from telehealth.errors import DomainError, InvalidInput, RateLimited
 from telehealth.keys import PRECALL, SETTINGS
-from telehealth.signaling.turn import IceConfig, ice_config_for
-
-# Pre-call TURN credentials outlive the longest test (max_age_seconds) with room to spare.
-PRECALL_TURN_TTL_SECONDS = 600
 
 log = logging.getLogger("telehealth.precall")
 
@@ -229,12 +226,6 @@ def _on_track(peer: _Peer, track: Any) -> None:
     else:
         # Never play a microphone back (it would howl); drain it so nothing piles up.
         peer.blackhole.addTrack(track)
-
-
-def precall_ice(settings: Settings, user_id: int, now: datetime) -> IceConfig:
-    """The ICE servers a pre-call test uses (the browser's and the server's side alike)."""
-    ttl = min(settings.turn_ttl_seconds, PRECALL_TURN_TTL_SECONDS)
-    return ice_config_for(settings, user_id=user_id, now=now, ttl_seconds=ttl)
 
 
 def server_configuration(settings: Settings, owner_id: int) -> Any:

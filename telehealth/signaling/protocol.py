@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telehealth.db import is_row_id
-from telehealth.errors import InvalidInput
+from telehealth.errors import DomainError, InvalidInput, error_body
 from telehealth.visits.quality import QualitySample
 
 MAX_SDP_BYTES = 64 * 1024
@@ -23,6 +23,8 @@ MAX_UFRAG_CHARS = 256
 MAX_MLINE_INDEX = 1023
 DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 ROLES = ("patient", "prescriber")
+# The Socket.IO namespace of video visits.
+NAMESPACE = "/visits"
 
 # Events a client may send on the /visits namespace; anything else is refused.
 CLIENT_EVENTS = frozenset(
@@ -223,5 +225,6 @@ def first_argument(args: tuple[Any, ...]) -> Any:
     return args[0]
 
 
-def error_ack(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
+def error_ack(error: DomainError) -> dict[str, Any]:
+    """A refused event's ack: the error object of an HTTP error answer (same codes)."""
+    return {"ok": False, "error": error_body(error)}

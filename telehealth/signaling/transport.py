@@ -15,6 +15,8 @@ Two changes to the libraries' behaviour, both at the transport and nowhere else:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -22,7 +24,7 @@ from urllib.parse import parse_qs
 
 import orjson
 import socketio
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from engineio import packet as engineio_packet
 from engineio import payload as engineio_payload
 from engineio.async_drivers import aiohttp as engineio_aiohttp
@@ -179,3 +181,30 @@ class TransportServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped ba
             # The event handlers catch their own errors (and answer with an ack), so what
             # reaches here is python-socketio failing to read the packet itself.
             await drop_malformed(socket, "socket.io")
+
+    async def drop_everyone(self) -> None:
+        """On shutdown: drop every socket without a goodbye, so clients reconnect to the next
+        server (a socket.io DISCONNECT would tell them not to)."""
+        live: set[web.WebSocketResponse] = self.eio.telehealth_websockets
+        # 1012 "service restart": the client reconnects.
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.SERVICE_RESTART) for ws in list(live)),
+            return_exceptions=True,
+        )
+        for socket in list(self.eio.sockets.values()):
+            # Polling clients: end their sessions without a goodbye packet.
+            with contextlib.suppress(Exception):
+                await socket.close(wait=False, abort=True)
+
+    async def close_manager(self) -> None:
+        """Stop the client manager's Redis subscriber and close its connections (the
+        manager runs its listener until cancelled and has no close of its own)."""
+        listener = getattr(self.manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            with contextlib.suppress(BaseException):
+                await listener
+        for client in (getattr(self.manager, "pubsub", None), getattr(self.manager, "redis", None)):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()

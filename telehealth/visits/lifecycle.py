@@ -429,3 +429,31 @@ async def note_call_event(
         session, visit=visit, kind=kind, role=role, actor_id=actor_id, now=now, detail=detail
     )
     return visit
+
+
+def call_open(visit: Visit, now: datetime) -> bool:
+    """Whether a joined connection may keep relaying: the visit is live and, unless the
+    patient was admitted already (a call may run past its scheduled end), within its window."""
+    return visit.status in states.ACTIVE and (
+        visit.admitted_at is not None or within_window(visit, now)
+    )
+
+
+async def announce_waiting(session: AsyncSession, visit_id: int) -> tuple[Waiting, int] | None:
+    """The waiting-room notice for a patient who waits, and the prescriber it goes to; None
+    when nobody waits. The patient's name goes to the prescriber's screens: audited here."""
+    entry = await waiting_entry(session, visit_id)
+    visit = await session.get(Visit, visit_id) if entry is not None else None
+    if entry is None or visit is None:
+        return None
+    audit.record(
+        session,
+        Action.read,
+        "waiting_room",
+        visit_id,
+        patient_id=visit.patient_id,
+        user_id=visit.prescriber_id,
+        role=Role.prescriber.value,
+        detail={"visit_id": visit_id, "event": "waiting_room"},
+    )
+    return entry, visit.prescriber_id

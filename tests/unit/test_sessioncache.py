@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from telehealth.auth.models import Role, User
 from telehealth.auth.policy import Actor
+from telehealth.auth.sessioncache import SessionCache
 from telehealth.auth.sessions import ResolvedSession
-from telehealth.http.sessioncache import SessionCache
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
-from telehealth.signaling.turn import ice_config, turn_credential, turn_username
+from telehealth.auth.turn import ice_config, turn_credential, turn_username
 
 NOW = datetime(2026, 11, 27, 22, 0, 0, 400000, tzinfo=UTC)
 

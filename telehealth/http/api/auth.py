@@ -11,13 +11,13 @@ from telehealth.auth import accounts, sessions
 from telehealth.auth.models import User
 from telehealth.auth.passwords import PasswordPoolBusy, verify_password_in_pool
 from telehealth.auth.throttle import Refusal, Scope
-from telehealth.errors import DomainError
+from telehealth.errors import Unauthenticated
 from telehealth.http.context import client_address, db, now, require_actor
+from telehealth.http.errors import status_for
 from telehealth.http.middleware import set_session_cookie
 from telehealth.http.models.auth import Me, SignedIn, SignIn, UserRef
 from telehealth.http.schema import api, parse_body, respond
 from telehealth.keys import SESSION_COOKIE, THROTTLE
-from telehealth.signaling.server import sessions_ended_after_commit
 from telehealth.uow import commit_so_far
 
 routes = web.RouteTableDef()
@@ -28,7 +28,6 @@ routes = web.RouteTableDef()
 REFUSAL_PAUSE_SECONDS = 0.5
 # An address the account signed in from this recently is not kept out by failures elsewhere.
 KNOWN_ADDRESS_DAYS = 90
-STATUS_BY_REFUSAL = {"locked_out": 429, "sign_in_busy": 503}
 
 
 async def sign_in(request: web.Request, username: str, password: str) -> tuple[User, str]:
@@ -100,9 +99,9 @@ def _locked_out(scope: Scope, until: datetime, when: datetime) -> LoginRefused:
     return LoginRefused(message, code="locked_out")
 
 
-class LoginRefused(DomainError):
-    """A refused sign-in. Its audit entry must be committed, so this is returned, not raised
-    through the transaction."""
+class LoginRefused(Unauthenticated):
+    """A refused sign-in (401, or its code's status in http/errors.py). Its audit entry must
+    be committed, so this is returned, not raised through the transaction."""
 
 
 @routes.post("/api/session")
@@ -118,9 +117,8 @@ async def create_session(request: web.Request) -> web.StreamResponse:
     try:
         user, token = await sign_in(request, body.username, body.password)
     except LoginRefused as exc:
-        status = STATUS_BY_REFUSAL.get(exc.code, 401)
         return web.json_response(
-            {"error": {"code": exc.code, "message": exc.message}}, status=status
+            {"error": {"code": exc.code, "message": exc.message}}, status=status_for(exc)
         )
     response = respond(SignedIn(user=UserRef.of(user)))
     set_session_cookie(request, response, token)
@@ -134,7 +132,6 @@ async def delete_session(request: web.Request) -> web.StreamResponse:
     require_actor(request)
     token = request.cookies[SESSION_COOKIE]
     await sessions.end_session(db(request), token=token, now=now(request))
-    sessions_ended_after_commit(request, token=token)
     response = web.Response(status=204)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -38,7 +38,6 @@ from telehealth.notify import announce
 from telehealth.scheduling import booking, permissions, policy, queries
 from telehealth.scheduling.policy import BookingRules
 from telehealth.scheduling.queries import VisitView
-from telehealth.signaling.server import after_commit
 from telehealth.timefmt import format_local
 from telehealth.visits import joinlinks
 
@@ -195,7 +194,6 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     visit = await booking.cancel_visit(
         db(request), actor=actor, visit_id=path_id(request), reason=body.reason, now=now(request)
     )
-    after_commit(request, "changed", path_id(request))
     view = await queries.view_visit(db(request), visit)
     return respond(_visit(request, actor, view), omit_unset=True)
 
@@ -227,7 +225,6 @@ async def reschedule(request: web.Request) -> web.StreamResponse:
     visit = await booking.reschedule_visit(
         db(request), actor=actor, visit_id=path_id(request), start=body.start, now=now(request)
     )
-    after_commit(request, "changed", path_id(request))
     view = await queries.view_visit(db(request), visit)
     return respond(_visit(request, actor, view), omit_unset=True)
 
@@ -240,7 +237,6 @@ async def noshow(request: web.Request) -> web.StreamResponse:
     visit = await booking.mark_noshow(
         db(request), actor=actor, visit_id=path_id(request), now=now(request)
     )
-    after_commit(request, "changed", path_id(request))
     view = await queries.view_visit(db(request), visit)
     return respond(_visit(request, actor, view), omit_unset=True)
 

@@ -44,7 +44,6 @@ from telehealth.http.schema import api, parse_body, parse_query, respond
 from telehealth.measures import alerts, course, fhir, questionnaires
 from telehealth.measures.instruments import Instrument, packaged_instruments
 from telehealth.measures.questionnaires import MeasuresPolicy, QuestionnaireView
-from telehealth.signaling.server import alert_after_commit
 from telehealth.visits import joinlinks
 
 routes = web.RouteTableDef()
@@ -126,8 +125,6 @@ async def put_questionnaire(request: web.Request) -> web.StreamResponse:
         policy=measures_policy(request),
         now=now(request),
     )
-    if result.alert is not None and result.alert.id is not None:
-        alert_after_commit(request, result.alert.id)
     return respond(
         QuestionnaireSaved(
             **dict(questionnaire_entry(result.view)),

@@ -22,7 +22,6 @@ from telehealth.http.models.auth import (
 )
 from telehealth.http.schema import api, parse_body, parse_query, respond
 from telehealth.keys import THROTTLE
-from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
 
@@ -99,8 +98,6 @@ async def change_user(request: web.Request) -> web.StreamResponse:
         now=now(request),
         throttled=throttled,
     )
-    if not user.is_active:
-        sessions_ended_after_commit(request, user_id=user.id)
     assert user.id is not None
     return respond(
         UserChanged(id=user.id, username=user.username, role=user.role.value, active=user.is_active)

@@ -10,11 +10,11 @@ from aiohttp import web
 
 from telehealth.auth import sessions
 from telehealth.auth.models import Role
-from telehealth.http.api.auth import STATUS_BY_REFUSAL, LoginRefused, sign_in
+from telehealth.http.api.auth import LoginRefused, sign_in
 from telehealth.http.context import actor_or_none, db, form_body, now, see_other, settings_of
+from telehealth.http.errors import status_for
 from telehealth.http.middleware import set_session_cookie
 from telehealth.keys import SESSION_COOKIE
-from telehealth.signaling.server import sessions_ended_after_commit
 
 routes = web.RouteTableDef()
 
@@ -88,7 +88,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             "login.html",
             request,
             {"error": exc.message, "username": username, "next": form.get("next", "")},
-            status=STATUS_BY_REFUSAL.get(exc.code, 401),
+            status=status_for(exc),
         )
         return response
     target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE[user.role]
@@ -102,7 +102,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await sessions.end_session(db(request), token=token, now=now(request))
-        sessions_ended_after_commit(request, token=token)
     response = see_other("/login?signed_out=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -1,4 +1,5 @@
-"""Domain (pure): ICE server configuration with short-lived TURN credentials.
+"""Domain (pure): ICE server configuration with short-lived TURN credentials, for a call
+participant (a visit's ICE servers, the socket's `admitted`) and for the pre-call test.
 
 TURN REST API convention, as coturn's `use-auth-secret` checks it: the username is
 `"<expiry unix time>:<user id>"` and the credential is base64(HMAC-SHA1(secret, username)).
@@ -84,3 +85,13 @@ def ice_config_for(
         ttl_seconds=ttl_seconds or settings.turn_ttl_seconds,
         transport_policy=settings.ice_transport_policy.value,
     )
+
+
+# Pre-call TURN credentials outlive the longest test (max_age_seconds) with room to spare.
+PRECALL_TURN_TTL_SECONDS = 600
+
+
+def precall_ice(settings: Settings, user_id: int, now: datetime) -> IceConfig:
+    """The ICE servers a pre-call test uses (the browser's and the server's side alike)."""
+    ttl = min(settings.turn_ttl_seconds, PRECALL_TURN_TTL_SECONDS)
+    return ice_config_for(settings, user_id=user_id, now=now, ttl_seconds=ttl)

@@ -1,4 +1,4 @@
-"""Web layer: a few seconds' memory, per process, of sessions just confirmed in the database.
+"""Domain: a few seconds' memory, per process, of sessions just confirmed in the database.
 
 Every request resolves its cookie; under load most of a session lookup's cost was the round
 trips, not the answer. A session confirmed valid by the database is answered from memory for
@@ -7,9 +7,9 @@ that could have gone idle), after which the database is asked again (and touched
 
 What ends a session ends its memory at once:
 
-- sign-out and deactivation: `sessions_ended_after_commit` rechecks through the signaling
-  server, which drops the entries here and, with Redis, tells every other process over the
-  recheck bus, whose processes drop theirs (`Signaling._recheck_local`);
+- sign-out and deactivation: once the change commits, the signaling server's notices (its
+  subscriber to the unit of work's events) drop the entries here and, with Redis, tell every
+  other process over the recheck bus, whose processes drop theirs (`Rechecks.here`);
 - a lookup that raced with such a drop (read the row before the change committed, stores
   after the drop) stores nothing: every drop bumps a generation the store must match;
 - with Redis configured but the bus not subscribed (Redis away), nothing is answered from
@@ -29,14 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.auth import sessions as auth_sessions
 from telehealth.auth.models import User
 from telehealth.auth.policy import Actor
-from telehealth.keys import SESSION_CACHE
-from telehealth.visits.joinlinks import join_session_still_valid
 
 TTL = timedelta(seconds=5)
 MAX_ENTRIES = 20_000
@@ -122,17 +119,18 @@ class SessionCache:
 
 
 async def resolve_session(
-    request: web.Request,
+    cache: SessionCache | None,
     session: AsyncSession,
     *,
     token: str | None,
     now: datetime,
     idle: timedelta,
     max_age: timedelta | None = None,
+    scope_check: auth_sessions.ScopeCheck,
 ) -> auth_sessions.ResolvedSession:
     """`auth_sessions.resolve_session`, answered from memory when the database confirmed the
-    same session less than `TTL` ago and nothing has ended it since."""
-    cache = request.app.get(SESSION_CACHE)
+    same session less than `TTL` ago and nothing has ended it since (`cache`: the app's;
+    `scope_check`: whether a join-link session's visit is still the one its link opened)."""
     # The database's answer, asked when memory has none.
     lookup = functools.partial(
         auth_sessions.resolve_session,
@@ -141,7 +139,7 @@ async def resolve_session(
         now=now,
         idle=idle,
         max_age=max_age,
-        scope_check=join_session_still_valid,
+        scope_check=scope_check,
     )
     if not token or cache is None or not cache.usable():
         return await lookup()
