@@ -48,6 +48,7 @@ system-deps:
 lint: install
 	$(VENV)/bin/ruff check telehealth tests bench
 	$(VENV)/bin/ruff format --check telehealth tests bench
+	$(PY) scripts/check_sizes.py
 
 types: install
 	$(VENV)/bin/mypy telehealth
