@@ -167,9 +167,19 @@ def _error_page(request: web.Request, status: int, message: str) -> web.Response
     return aiohttp_jinja2.render_template("error.html", request, context, status=status)
 
 
-# Where an expired session must not get in the way: signing in again, joining, signing out.
+# Where an expired session must not get in the way: signing in again, joining, signing out,
+# and the links a patient follows from an email or text (a link-only patient has no password
+# to sign in with), by route template.
 SIGN_IN_ROUTES = frozenset(
-    {("POST", "/api/session"), ("POST", "/login"), ("POST", "/api/join"), ("POST", "/logout")}
+    {
+        ("POST", "/api/session"),
+        ("POST", "/login"),
+        ("POST", "/api/join"),
+        ("POST", "/logout"),
+        ("GET", "/join/{token}"),
+        ("GET", "/questionnaires/{token}"),
+        ("POST", "/api/questionnaire-link"),
+    }
 )
 NO_DB_PREFIXES = ("/static/", "/vendor/", "/healthz", "/socket.io")
 
@@ -202,7 +212,7 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
             request["user"] = resolved.user
             context.user_id = resolved.actor.user_id
             context.role = resolved.actor.role.value
-        elif resolved.expired and (request.method, request.path) not in SIGN_IN_ROUTES:
+        elif resolved.expired and (request.method, _route_name(request)) not in SIGN_IN_ROUTES:
             # Commit the logoff; tell the user why they are signed out.
             if resolved.reason == "visit_changed":
                 code, message, page = (

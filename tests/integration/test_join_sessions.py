@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from tests.builders import Cast, book_telehealth, login
-from tests.integration.test_join_links import MONDAY, START, join
+from tests.integration.test_join_links import DOB, MONDAY, START, join
 
 
 @pytest.mark.parametrize("change", ["reschedule", "cancel"])
@@ -57,3 +57,24 @@ async def test_the_prescriber_never_receives_the_patients_join_link(
     await login(alice, cast.alice)
     mine = await (await alice.get(f"/api/visits/{visit['id']}")).json()
     assert mine["join_url"] == visit["join_url"]
+
+
+async def test_a_link_from_an_email_opens_even_after_the_links_session_idled_out(
+    client, new_client, cast: Cast, clock, sessionmaker
+):
+    """A link-only patient has no password: a session that idled out must not send her to a
+    sign-in page when she follows her join or questionnaire link again."""
+    clock.set(MONDAY)
+    visit = await book_telehealth(client, sessionmaker, cast, START)
+    token = visit["token"]
+    clock.set(START - timedelta(minutes=20))
+    patient, opened = await join(new_client, token)
+    assert opened.status == 200, await opened.text()
+
+    clock.advance(minutes=25)  # past the idle logoff, and the visit has started
+    for path in (f"/join/{token}", f"/questionnaires/{token}"):
+        page = await patient.get(path, allow_redirects=False)
+        assert page.status == 200, (path, page.status, page.headers.get("Location"))
+        assert "/login" not in str(page.url)
+    again = await patient.post("/api/join", json={"token": token, "date_of_birth": DOB})
+    assert again.status == 200, await again.text()
