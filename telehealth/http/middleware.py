@@ -236,8 +236,9 @@ async def database(request: web.Request, handler: Handler) -> web.StreamResponse
                     "/login?expired=1",
                 )
             if _is_api(request):
+                # `sign_in`: the page that says why (idle and lifetime share a code).
                 response: web.StreamResponse = web.json_response(
-                    {"error": {"code": code, "message": message}}, status=401
+                    {"error": {"code": code, "message": message, "sign_in": page}}, status=401
                 )
             else:
                 response = see_other(page)

@@ -28,6 +28,8 @@ async def test_a_busy_session_still_ends_twelve_hours_after_sign_in(client, cast
     body = await response.json()
     assert body["error"]["code"] == "session_expired"
     assert "12 hours" in body["error"]["message"]
+    # Idle logoff shares the code; the page that explains this ending is named.
+    assert body["error"]["sign_in"] == "/login?expired=lifetime"
     assert (await client.get("/api/me")).status == 401
     # The page says why, and signing in again works.
     await login(client, cast.bob)

@@ -49,11 +49,13 @@ const SIGN_IN_AGAIN = {
 };
 let leaving = false;
 
-export function sessionEnded(code) {
+export function sessionEnded(code, signIn) {
   if (leaving) return;
   leaving = true;
   const here = `${window.location.pathname}${window.location.search}`;
-  window.location.assign(SIGN_IN_AGAIN[code] || `/login?signed_out=1&next=${encodeURIComponent(here)}`);
+  // The server names the page that explains this ending (a site path only); else by code.
+  const named = typeof signIn === "string" && /^\/login\?[\w=&]*$/.test(signIn) ? signIn : null;
+  window.location.assign(named || SIGN_IN_AGAIN[code] || `/login?signed_out=1&next=${encodeURIComponent(here)}`);
 }
 
 export async function api(method, url, body, { keepalive = false, signingIn = false } = {}) {
@@ -75,6 +77,6 @@ export async function api(method, url, body, { keepalive = false, signingIn = fa
   const error = explained ? data.error : {
     code: `http_${response.status}`, message: `The server answered ${response.status}. Try again.`,
   };
-  if (response.status === 401 && !signingIn) sessionEnded(error.code);
+  if (response.status === 401 && !signingIn) sessionEnded(error.code, error.sign_in);
   throw new ApiError(response.status, error, { explained });
 }
